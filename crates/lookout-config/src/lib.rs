@@ -1,0 +1,539 @@
+//! Lookout's configuration: the typed [`Config`], and how it is layered.
+//!
+//! Sources, lowest precedence first:
+//! 1. built-in defaults ([`Config::default`]);
+//! 2. a TOML file (`--config FILE`, or `lookout.toml` in the working
+//!    directory when present);
+//! 3. `LOOKOUT_*` environment variables: `LOOKOUT_LISTEN` sets `listen`,
+//!    `LOOKOUT_LOG__FORMAT` sets `[log] format` (a double underscore separates
+//!    the section from the key);
+//! 4. command-line flags, applied by the binary through [`Overrides`].
+//!
+//! Every layer is merged as a TOML tree before one strict deserialisation,
+//! so an unknown key is an error wherever it came from, and the error names
+//! its source (file, line and key, or the environment variable).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The default TCP port Lookout listens on.
+pub const DEFAULT_PORT: u16 = 8686;
+
+/// Everything Lookout can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, backups and logs live.
+    pub data_dir: PathBuf,
+    /// The address `serve` binds to.
+    pub listen: SocketAddr,
+    /// The externally visible base URL, used in links and DSNs. Derived from
+    /// `listen` when empty.
+    pub public_url: String,
+    /// Peers whose `X-Forwarded-For` header is trusted for the client IP.
+    pub trusted_proxies: Vec<String>,
+    /// How long graceful shutdown may take before in-flight work is
+    /// abandoned, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Logging.
+    pub log: LogConfig,
+    /// Storage backend.
+    pub storage: StorageConfig,
+    /// Event ingest limits and queueing.
+    pub ingest: IngestConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./lookout-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            public_url: String::new(),
+            trusted_proxies: Vec::new(),
+            shutdown_timeout_secs: 10,
+            log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human text on a terminal, JSON lines otherwise.
+    Auto,
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto`, `text` or `json`.
+    pub format: LogFormat,
+    /// Level filter with per-module directives, e.g.
+    /// `info,lookout_storage=debug,tower_http=warn`.
+    pub level: String,
+    /// Optional log file, written in addition to standard error.
+    pub file: Option<PathBuf>,
+    /// Rotate the log file when it exceeds this size.
+    pub file_max_bytes: u64,
+    /// How many rotated files to keep (`app.log.1` .. `app.log.N`).
+    pub file_backups: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Auto,
+            level: "info".into(),
+            file: None,
+            file_max_bytes: 10 * 1024 * 1024,
+            file_backups: 5,
+        }
+    }
+}
+
+/// How durable a commit is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync on every commit: survives power loss (default).
+    Full,
+    /// fsync at WAL checkpoints only: survives a process crash (`kill -9`),
+    /// may lose the last commits on power loss.
+    Normal,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Backend URL. Empty means the embedded SQLite database in `data_dir`.
+    /// `postgres://…` is reserved for the multi-node backend.
+    pub url: String,
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a writer waits for a lock held by another process (e.g. an
+    /// admin command), in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// Maximum number of writes grouped into one commit.
+    pub max_batch: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: String::new(),
+            durability: Durability::Full,
+            busy_timeout_ms: 5000,
+            max_batch: 512,
+        }
+    }
+}
+
+/// Limits applied to Sentry ingest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest request body accepted before decompression.
+    pub max_body_bytes: usize,
+    /// Largest envelope after decompression.
+    pub max_envelope_bytes: usize,
+    /// Largest single event item.
+    pub max_event_bytes: usize,
+    /// Largest single attachment item.
+    pub max_attachment_bytes: usize,
+    /// Events waiting to be written before ingest answers 503.
+    pub queue_capacity: usize,
+    /// Default per-project quota in events per minute (0 = unlimited).
+    pub events_per_minute: u32,
+    /// Keys whose values are scrubbed from events. Empty = built-in list.
+    pub scrub_keys: Vec<String>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 20 * 1024 * 1024,
+            max_envelope_bytes: 200 * 1024 * 1024,
+            max_event_bytes: 1024 * 1024,
+            max_attachment_bytes: 20 * 1024 * 1024,
+            queue_capacity: 20_000,
+            events_per_minute: 0,
+            scrub_keys: Vec::new(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or holds an unknown key or a bad value.
+    #[error("invalid config file {path}: {detail}")]
+    Invalid {
+        /// The file (or `environment` for variables).
+        path: String,
+        /// Line, key and reason.
+        detail: String,
+    },
+    /// An environment variable is malformed or names no setting.
+    #[error("invalid environment variable {var}: {reason}")]
+    Env {
+        /// The variable's name.
+        var: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+}
+
+/// Environment variables with the `LOOKOUT_` prefix that are not settings.
+const NON_SETTING_VARS: &[&str] = &["LOOKOUT_CONFIG", "LOOKOUT_LOG"];
+
+impl Config {
+    /// Loads the layered configuration. `file` is the `--config` flag;
+    /// `cwd_default` is consulted only when it is `None`.
+    pub fn load(
+        file: Option<&Path>,
+        cwd_default: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None if cwd_default.is_file() => Some(cwd_default.to_path_buf()),
+            None => None,
+        };
+        if let Some(path) = &path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file_table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                        path: path.display().to_string(),
+                        detail: describe_toml_error(&text, &e),
+                    })?;
+            // Validate the file on its own first, so errors point at its lines.
+            if let Err(e) = toml::from_str::<Config>(&text) {
+                return Err(ConfigError::Invalid {
+                    path: path.display().to_string(),
+                    detail: describe_toml_error(&text, &e),
+                });
+            }
+            merge(&mut tree, file_table);
+        }
+        let mut env_vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("LOOKOUT_") && !NON_SETTING_VARS.contains(&k.as_str()))
+            .collect();
+        env_vars.sort();
+        for (var, value) in env_vars {
+            apply_env(&mut tree, &var, &value)?;
+        }
+        let mut cfg: Config =
+            Config::deserialize(toml::Value::Table(tree)).map_err(|e| ConfigError::Invalid {
+                path: "environment".into(),
+                detail: e.to_string(),
+            })?;
+        if let Some(d) = &overrides.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(l) = overrides.listen {
+            cfg.listen = l;
+        }
+        Ok(cfg)
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// The effective configuration as TOML, with secrets replaced by `***`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut tree = toml::Table::try_from(self.clone()).expect("config serialises");
+        redact(&mut tree);
+        toml::to_string_pretty(&tree).expect("table serialises")
+    }
+}
+
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            match key_at_line(text, line) {
+                Some(key) => format!("line {line}, key `{key}`: {msg}"),
+                None => format!("line {line}: {msg}"),
+            }
+        }
+        None => msg,
+    }
+}
+
+/// The dotted key defined on 1-based `line`, with its `[section]` prefix.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut section = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+        if i + 1 == line {
+            let key = t.split_once('=')?.0.trim().trim_matches('"');
+            return Some(if section.is_empty() || t.starts_with('[') {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            });
+        }
+    }
+    None
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let key = var["LOOKOUT_".len()..].to_ascii_lowercase();
+    let parts: Vec<&str> = key.split("__").collect();
+    let err = |reason: String| ConfigError::Env {
+        var: var.to_string(),
+        reason,
+    };
+    let (last, sections) = parts.split_last().expect("split yields one part");
+    let mut table = &mut *tree;
+    for s in sections {
+        table = match table.get_mut(*s) {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(err(format!("no setting section `{s}`"))),
+        };
+    }
+    let Some(existing) = table.get(*last) else {
+        return Err(err(format!("no setting `{}`", parts.join("."))));
+    };
+    let parsed = match existing {
+        toml::Value::String(_) => toml::Value::String(value.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            value
+                .parse()
+                .map_err(|_| err(format!("`{value}` is not an integer")))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            value
+                .parse()
+                .map_err(|_| err(format!("`{value}` is not true or false")))?,
+        ),
+        toml::Value::Array(_) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+        other => {
+            return Err(err(format!(
+                "cannot set a {} from the environment",
+                other.type_str()
+            )));
+        }
+    };
+    table.insert(last.to_string(), parsed);
+    Ok(())
+}
+
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["password", "secret", "token", "passphrase", "private_key"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+fn redact(t: &mut toml::Table) {
+    for (k, v) in t.iter_mut() {
+        match v {
+            toml::Value::Table(inner) => redact(inner),
+            toml::Value::String(s) if is_secret_key(k) && !s.is_empty() => *s = "***".into(),
+            toml::Value::String(s) if k == "url" => *s = redact_url_password(s),
+            _ => {}
+        }
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host/…` URL with `***`.
+pub fn redact_url_password(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &rest[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+    }
+    url.to_string()
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Auto => "auto",
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let env = env.iter().map(|(a, b)| (a.to_string(), b.to_string()));
+        Config::load(
+            Some(f.path()),
+            Path::new("/nonexistent"),
+            env,
+            &Overrides::default(),
+        )
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        let c = Config::load(
+            None,
+            Path::new("/nonexistent/lookout.toml"),
+            vec![],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.public_url(), "http://127.0.0.1:8686");
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let c = load_text(
+            "listen = \"127.0.0.1:9000\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\n",
+            &[("LOOKOUT_LOG__LEVEL", "warn"), ("PATH", "/bin")],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.log.level, "warn", "env wins over file");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"data_dir = \"/from/file\"\n").unwrap();
+        let c = Config::load(
+            Some(f.path()),
+            Path::new("/x"),
+            vec![("LOOKOUT_DATA_DIR".into(), "/from/env".into())],
+            &Overrides {
+                data_dir: Some("/from/flag".into()),
+                listen: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"), "flag wins");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = load_text(
+            "listen = \"127.0.0.1:1\"\n\n[log]\nfromat = \"json\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("fromat"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("invalid config file"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = load_text("listen = \n", &[]).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_type_is_reported() {
+        let err = load_text("shutdown_timeout_secs = \"soon\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shutdown_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_var_is_rejected_by_name() {
+        let err = load_text("", &[("LOOKOUT_LISTN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("LOOKOUT_LISTN"), "{err}");
+        let err = load_text("", &[("LOOKOUT_INGEST__QUEUE_CAPACITY", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an integer"), "{err}");
+    }
+
+    #[test]
+    fn redaction_hides_secrets() {
+        let mut c = Config::default();
+        c.storage.url = "postgres://lookout:hunter2@db:5432/lookout".into();
+        let out = c.to_redacted_toml();
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains("postgres://lookout:***@db:5432/lookout"),
+            "{out}"
+        );
+    }
+}

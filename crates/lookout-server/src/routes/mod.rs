@@ -1,0 +1,5 @@
+//! HTTP handlers, one module per area. Handlers parse, admit and hand off:
+//! they hold no SQL and no business rules of their own.
+
+pub mod api;
+pub mod probes;

@@ -1,0 +1,767 @@
+//! The embedded SQLite backend: one file `lookout.db` in the data dir, in
+//! WAL mode, written by one group-committing writer thread and read by a
+//! small pool of read-only connections.
+
+mod migrations;
+mod writer;
+
+use crate::{NewApiToken, NewProject, NewUser, Result, StorageError, Store};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lookout_model::{
+    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User,
+};
+use migrations::ms_to_time;
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The database file's name inside the data dir.
+pub const DB_FILE: &str = "lookout.db";
+
+/// How to open the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The data directory; created if missing.
+    pub data_dir: PathBuf,
+    /// `true`: fsync every commit (survives power loss). `false`: WAL
+    /// `synchronous=NORMAL` (survives a process crash only).
+    pub fsync_every_commit: bool,
+    /// How long to wait for a lock held by another process.
+    pub busy_timeout: Duration,
+    /// Most writes grouped into one commit.
+    pub max_batch: usize,
+    /// Writes that may wait for the writer before `Overloaded`.
+    pub queue_capacity: usize,
+    /// Apply pending migrations on open. When `false` (the `migrate`
+    /// commands), the schema is left as found.
+    pub migrate: bool,
+}
+
+impl SqliteOptions {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            data_dir: data_dir.into(),
+            fsync_every_commit: true,
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 512,
+            queue_capacity: 20_000,
+            migrate: true,
+        }
+    }
+}
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    sender: RwLock<Option<mpsc::Sender<writer::Job>>>,
+    queue_capacity: usize,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<ReadPool>,
+}
+
+#[derive(Debug)]
+struct ReadPool {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Idle read connections kept open; more are opened on demand.
+const MAX_IDLE_READERS: usize = 4;
+
+impl ReadPool {
+    fn get(&self) -> Result<Connection> {
+        if let Some(c) = self.idle.lock().pop() {
+            return Ok(c);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        Ok(conn)
+    }
+    fn put(&self, c: Connection) {
+        let mut idle = self.idle.lock();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(c);
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `opts.data_dir`.
+    ///
+    /// Refuses — without modifying the file — a database that is not SQLite
+    /// or fails `PRAGMA quick_check`, and one whose schema is newer than
+    /// this binary.
+    pub fn open(opts: SqliteOptions) -> Result<SqliteStore> {
+        let dir = &opts.data_dir;
+        ensure_writable_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        check_header(&path)?;
+        let existed = path.metadata().map(|m| m.len() > 0).unwrap_or(false);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StorageError::NotWritable {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        if existed {
+            quick_check(&conn, &path)?;
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| corrupt_or(e, &path))?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if opts.fsync_every_commit {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
+        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        migrations::ensure_table(&conn).map_err(|e| match e {
+            StorageError::Backend(reason) => StorageError::NotWritable {
+                path: path.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        let current = migrations::current(&conn)?;
+        if current > migrations::latest() {
+            return Err(StorageError::SchemaTooNew {
+                found: current,
+                supported: migrations::latest(),
+            });
+        }
+        if opts.migrate && current < migrations::latest() {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            match migrations::up(&conn, None, Utc::now()) {
+                Ok(applied) => {
+                    conn.execute_batch("COMMIT")?;
+                    tracing::info!(?applied, "applied schema migrations");
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+
+        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let max_batch = opts.max_batch.max(1);
+        let handle = std::thread::Builder::new()
+            .name("lookout-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx, max_batch))
+            .map_err(|e| StorageError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore {
+            readers: Arc::new(ReadPool {
+                path: path.clone(),
+                busy_timeout: opts.busy_timeout,
+                idle: Mutex::new(Vec::new()),
+            }),
+            path,
+            sender: RwLock::new(Some(tx)),
+            queue_capacity: opts.queue_capacity.max(1),
+            writer_thread: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<writer::Job>> {
+        self.sender.read().clone().ok_or(StorageError::Closed)
+    }
+
+    /// Runs `f` in the writer's next group commit; waits for room in the
+    /// queue. Resolves after the commit is durable.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (job, rx) = writer::job(f);
+        self.sender()?
+            .send(job)
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Like [`write`](Self::write) but fails with `Overloaded` instead of
+    /// waiting when the queue is full.
+    pub(crate) async fn try_write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (job, rx) = writer::job(f);
+        self.sender()?.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StorageError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StorageError::Closed,
+        })?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async executor.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            let out = f(&conn);
+            pool.put(conn);
+            out
+        })
+        .await
+        .map_err(|e| StorageError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    let not_writable = |e: std::io::Error| StorageError::NotWritable {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(not_writable)?;
+    let probe = dir.join(".lookout-write-test");
+    std::fs::write(&probe, b"ok").map_err(not_writable)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Rejects a non-empty file that does not start with SQLite's magic,
+/// without opening it through SQLite.
+fn check_header(path: &Path) -> Result<()> {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(()); // absent: will be created
+    };
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => {
+                return Err(StorageError::NotWritable {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    if n == 0 || &head[..n] == SQLITE_MAGIC.as_slice() {
+        return Ok(());
+    }
+    Err(StorageError::Corrupt {
+        path: path.to_path_buf(),
+        detail: "the file does not start with the SQLite header".into(),
+    })
+}
+
+fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| corrupt_or(e, path))?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|it| it.collect())
+        .map_err(|e| corrupt_or(e, path))?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        Ok(())
+    } else {
+        Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            detail: rows.join("; "),
+        })
+    }
+}
+
+fn corrupt_or(e: rusqlite::Error, path: &Path) -> StorageError {
+    match StorageError::from(e) {
+        StorageError::Corrupt { detail, .. } => StorageError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        },
+        other => other,
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(buf.as_mut_slice());
+    hex::encode(buf)
+}
+
+fn row_project(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        name: r.get(2)?,
+        created_at: ms_to_time(r.get(3)?),
+    })
+}
+
+fn row_key(r: &Row<'_>) -> rusqlite::Result<ProjectKey> {
+    Ok(ProjectKey {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        public_key: r.get(2)?,
+        label: r.get(3)?,
+        created_at: ms_to_time(r.get(4)?),
+        revoked_at: r.get::<_, Option<i64>>(5)?.map(ms_to_time),
+    })
+}
+
+fn row_user(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        is_admin: r.get(2)?,
+        created_at: ms_to_time(r.get(3)?),
+    })
+}
+
+fn row_token(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    let scope: String = r.get(3)?;
+    Ok(ApiToken {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        scope: TokenScope::parse(&scope).unwrap_or(TokenScope::Read),
+        prefix: r.get(4)?,
+        created_at: ms_to_time(r.get(5)?),
+        last_used_at: r.get::<_, Option<i64>>(6)?.map(ms_to_time),
+        revoked_at: r.get::<_, Option<i64>>(7)?.map(ms_to_time),
+    })
+}
+
+const KEY_COLS: &str = "id, project_id, public_key, label, created_at, revoked_at";
+const TOKEN_COLS: &str = "id, user_id, name, scope, prefix, created_at, last_used_at, revoked_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn probe_write(&self) -> Result<Duration> {
+        let started = Instant::now();
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO write_probe (id, at) VALUES (1, ?1)
+                 ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                params![now_ms()],
+            )?;
+            Ok(())
+        })
+        .await?;
+        Ok(started.elapsed())
+    }
+
+    async fn migration_status(&self) -> Result<MigrationStatus> {
+        self.read(migrations::status).await
+    }
+
+    async fn migration_history(&self) -> Result<Vec<AppliedMigration>> {
+        self.read(migrations::history).await
+    }
+
+    async fn migrate_up(&self, to: Option<u32>) -> Result<Vec<u32>> {
+        self.write(move |c| migrations::up(c, to, Utc::now())).await
+    }
+
+    async fn migrate_down(&self, to: Option<u32>) -> Result<Vec<u32>> {
+        self.write(move |c| migrations::down(c, to)).await
+    }
+
+    async fn create_project(&self, new: NewProject) -> Result<(Project, ProjectKey)> {
+        let name = new.name.trim().to_string();
+        if name.is_empty() {
+            return Err(StorageError::Conflict(
+                "project name must not be empty".into(),
+            ));
+        }
+        self.write(move |c| {
+            let base = lookout_model::slugify(&name);
+            let mut slug = base.clone();
+            let mut n = 1;
+            while c
+                .query_row(
+                    "SELECT 1 FROM projects WHERE slug = ?1",
+                    [&slug],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some()
+            {
+                n += 1;
+                slug = format!("{base}-{n}");
+            }
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO projects (slug, name, created_at) VALUES (?1, ?2, ?3)",
+                params![slug, name, now],
+            )?;
+            let pid = c.last_insert_rowid();
+            c.execute(
+                "INSERT INTO project_keys (project_id, public_key, label, created_at)
+                 VALUES (?1, ?2, 'Default', ?3)",
+                params![pid, random_hex(16), now],
+            )?;
+            let kid = c.last_insert_rowid();
+            let project = c.query_row(
+                "SELECT id, slug, name, created_at FROM projects WHERE id = ?1",
+                [pid],
+                row_project,
+            )?;
+            let key = c.query_row(
+                &format!("SELECT {KEY_COLS} FROM project_keys WHERE id = ?1"),
+                [kid],
+                row_key,
+            )?;
+            Ok((project, key))
+        })
+        .await
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>> {
+        self.read(|c| {
+            let mut s =
+                c.prepare_cached("SELECT id, slug, name, created_at FROM projects ORDER BY id")?;
+            let rows = s.query_map([], row_project)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn get_project(&self, id: i64) -> Result<Option<Project>> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, slug, name, created_at FROM projects WHERE id = ?1",
+                [id],
+                row_project,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn project_keys(&self, project_id: i64) -> Result<Vec<ProjectKey>> {
+        self.read(move |c| {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {KEY_COLS} FROM project_keys WHERE project_id = ?1 ORDER BY id"
+            ))?;
+            let rows = s.query_map([project_id], row_key)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn find_project_key(&self, public_key: &str) -> Result<Option<ProjectKey>> {
+        let public_key = public_key.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {KEY_COLS} FROM project_keys WHERE public_key = ?1"),
+                [public_key],
+                row_key,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User> {
+        self.write(move |c| {
+            let exists = c
+                .query_row("SELECT 1 FROM users WHERE email = ?1", [&new.email], |_| {
+                    Ok(())
+                })
+                .optional()?;
+            if exists.is_some() {
+                return Err(StorageError::Conflict(format!(
+                    "a user with e-mail {} already exists",
+                    new.email
+                )));
+            }
+            c.execute(
+                "INSERT INTO users (email, password_hash, is_admin, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![new.email, new.password_hash, new.is_admin, now_ms()],
+            )?;
+            let id = c.last_insert_rowid();
+            Ok(c.query_row(
+                "SELECT id, email, is_admin, created_at FROM users WHERE id = ?1",
+                [id],
+                row_user,
+            )?)
+        })
+        .await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<(User, String)>> {
+        let email = email.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, email, is_admin, created_at, password_hash FROM users WHERE email = ?1",
+                [email],
+                |r| Ok((row_user(r)?, r.get(4)?)),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_api_token(&self, new: NewApiToken) -> Result<ApiToken> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO api_tokens (user_id, name, scope, token_hash, prefix, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    new.user_id,
+                    new.name,
+                    new.scope.as_str(),
+                    new.token_hash,
+                    new.prefix,
+                    now_ms()
+                ],
+            )?;
+            let id = c.last_insert_rowid();
+            Ok(c.query_row(
+                &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?1"),
+                [id],
+                row_token,
+            )?)
+        })
+        .await
+    }
+
+    async fn authenticate_api_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiToken>> {
+        let hash = token_hash.to_string();
+        let found = self
+            .read(move |c| {
+                Ok(c.query_row(
+                    &format!(
+                        "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL"
+                    ),
+                    [hash],
+                    row_token,
+                )
+                .optional()?)
+            })
+            .await?;
+        if let Some(token) = &found {
+            // Record the use at most once a minute per token; never fail the
+            // request because the bookkeeping could not be queued.
+            let stale = token
+                .last_used_at
+                .is_none_or(|t| (now - t).num_seconds() >= 60);
+            if stale {
+                let id = token.id;
+                let at = now.timestamp_millis();
+                let _ = self
+                    .try_write(move |c| {
+                        c.execute(
+                            "UPDATE api_tokens SET last_used_at = ?1 WHERE id = ?2",
+                            params![at, id],
+                        )?;
+                        Ok(())
+                    })
+                    .await;
+            }
+        }
+        Ok(found)
+    }
+
+    fn write_queue_depth(&self) -> usize {
+        match &*self.sender.read() {
+            Some(s) => self.queue_capacity - s.capacity(),
+            None => 0,
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the last sender lets the writer drain the queue and exit.
+        self.sender.write().take();
+        let handle = self.writer_thread.lock().take();
+        if let Some(h) = handle {
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(|e| StorageError::Backend(e.to_string()))?
+                .map_err(|_| StorageError::Backend("writer thread panicked".into()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: &Path) -> SqliteOptions {
+        SqliteOptions::new(dir)
+    }
+
+    #[tokio::test]
+    async fn conformance_suite_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(opts(dir.path())).unwrap();
+        crate::conformance::run_all(&store).await;
+        store.close().await.unwrap();
+    }
+
+    #[test]
+    fn garbage_file_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let garbage = b"this is not a database, it is a shopping list".repeat(100);
+        std::fs::write(&path, &garbage).unwrap();
+        let err = SqliteStore::open(opts(dir.path())).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("backup"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    #[tokio::test]
+    async fn damaged_pages_are_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(opts(dir.path())).unwrap();
+            for i in 0..200 {
+                store
+                    .create_project(NewProject {
+                        name: format!("project {i} {}", "x".repeat(200)),
+                    })
+                    .await
+                    .unwrap();
+            }
+            store.close().await.unwrap();
+        }
+        // Checkpoint the WAL into the main file, then damage a page.
+        {
+            let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        }
+        let path = dir.path().join(DB_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 8192);
+        for b in &mut bytes[4096..4096 + 600] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let err = SqliteStore::open(opts(dir.path())).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "file not modified");
+    }
+
+    #[tokio::test]
+    async fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteStore::open(opts(dir.path()))
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
+        let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        c.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let err = SqliteStore::open(opts(dir.path())).unwrap_err();
+        assert!(
+            matches!(err, StorageError::SchemaTooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unwritable_dir_names_the_path() {
+        let err = SqliteStore::open(opts(Path::new("/proc/lookout-nope"))).unwrap_err();
+        assert!(err.to_string().contains("/proc/lookout-nope"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn group_commit_batches_concurrent_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(opts(dir.path())).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.create_project(NewProject {
+                    name: format!("p{i}"),
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(store.list_projects().await.unwrap().len(), 200);
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_job_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(opts(dir.path())).unwrap());
+        let a = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write(|c| {
+                    c.execute(
+                        "INSERT INTO projects (slug, name, created_at) VALUES ('a','a',0)",
+                        [],
+                    )?;
+                    Err::<(), _>(StorageError::Conflict("deliberate".into()))
+                })
+                .await
+            })
+        };
+        let b = {
+            let s = store.clone();
+            tokio::spawn(async move { s.create_project(NewProject { name: "b".into() }).await })
+        };
+        assert!(a.await.unwrap().is_err());
+        b.await.unwrap().unwrap();
+        let slugs: Vec<String> = store
+            .list_projects()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.slug)
+            .collect();
+        assert_eq!(slugs, vec!["b".to_string()]);
+        store.close().await.unwrap();
+    }
+}

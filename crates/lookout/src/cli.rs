@@ -1,0 +1,148 @@
+//! The command line, as clap derive types. Names and `--json` outputs are a
+//! stable interface: scripts and checks rely on them.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Lookout: self-hosted observability in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "lookout", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Configuration file (default: ./lookout.toml when present).
+    #[arg(long, global = true, env = "LOOKOUT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` from the file and environment).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Inspect or change the database schema version.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Validate the configuration and print the effective settings.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8686 or 0.0.0.0:0.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Show the applied and the latest schema version.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply pending migrations (up to --to).
+    Up {
+        #[arg(long, value_name = "N")]
+        to: Option<u32>,
+    },
+    /// Revert migrations: one step, or down to version --to.
+    Down {
+        #[arg(long, value_name = "N")]
+        to: Option<u32>,
+    },
+    /// List applied migrations with their times.
+    History {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate and print the effective configuration, secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectAction {
+    /// Create a project and print its DSN.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print {"id", "slug", "name", "dsn"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (required: passwords are
+        /// never taken as arguments, which leak into shell history).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create an API token and print it (it is shown only once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `read` or `read-write`.
+        #[arg(long, default_value = "read-write")]
+        scope: String,
+        /// Owner's e-mail; without it the token is install-wide.
+        #[arg(long)]
+        user: Option<String>,
+        /// Print {"id", "name", "scope", "token"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
