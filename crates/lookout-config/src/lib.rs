@@ -343,14 +343,24 @@ fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), Confi
         reason,
     };
     let (last, sections) = parts.split_last().expect("split yields one part");
+    // The schema knows every key, including optional ones absent from `tree`.
+    let schema = schema();
+    let mut schema_table = &schema;
     let mut table = &mut *tree;
     for s in sections {
-        table = match table.get_mut(*s) {
+        schema_table = match schema_table.get(*s) {
             Some(toml::Value::Table(t)) => t,
             _ => return Err(err(format!("no setting section `{s}`"))),
         };
+        table = match table
+            .entry(s.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(t) => t,
+            _ => return Err(err(format!("no setting section `{s}`"))),
+        };
     }
-    let Some(existing) = table.get(*last) else {
+    let Some(existing) = schema_table.get(*last) else {
         return Err(err(format!("no setting `{}`", parts.join("."))));
     };
     let parsed = match existing {
@@ -382,6 +392,14 @@ fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), Confi
     };
     table.insert(last.to_string(), parsed);
     Ok(())
+}
+
+/// Every key with a value of the right type: the defaults, with optional
+/// settings filled in so that they appear.
+fn schema() -> toml::Table {
+    let mut c = Config::default();
+    c.log.file = Some(PathBuf::from("lookout.log"));
+    toml::Table::try_from(c).expect("schema serialises")
 }
 
 fn is_secret_key(k: &str) -> bool {
@@ -523,6 +541,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not an integer"), "{err}");
+    }
+
+    #[test]
+    fn optional_settings_can_come_from_the_environment() {
+        let c = load_text("", &[("LOOKOUT_LOG__FILE", "/var/log/lookout.log")]).unwrap();
+        assert_eq!(c.log.file, Some(PathBuf::from("/var/log/lookout.log")));
     }
 
     #[test]
