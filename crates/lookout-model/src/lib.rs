@@ -5,6 +5,9 @@
 //! Times are UTC `chrono::DateTime`s; ids are `i64` (SQLite rowids now,
 //! PostgreSQL `BIGINT` later).
 
+pub mod errors;
+pub mod settings;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

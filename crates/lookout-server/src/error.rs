@@ -84,6 +84,7 @@ impl From<StorageError> for ApiError {
                 retry_after: 5,
             },
             StorageError::Conflict(m) => ApiError::Conflict(m),
+            StorageError::InvalidInput(m) => ApiError::BadRequest(m),
             StorageError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
             other => ApiError::Internal(other.to_string()),
         }

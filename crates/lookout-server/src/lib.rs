@@ -8,12 +8,14 @@
 pub mod auth;
 mod disk;
 pub mod error;
+pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -27,8 +29,57 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(routes::probes::ready))
         .route("/health", get(routes::probes::health))
         .route("/metrics", get(routes::probes::metrics))
+        .route(
+            "/api/{project_id}/envelope/",
+            post(routes::ingest::envelope).options(routes::ingest::preflight),
+        )
+        .route(
+            "/api/{project_id}/store/",
+            post(routes::ingest::store).options(routes::ingest::preflight),
+        )
+        .route("/api/v1/openapi.json", get(routes::api::openapi))
         .route("/api/v1/projects", get(routes::api::list_projects))
+        .route(
+            "/api/v1/projects/{id}/issues",
+            get(routes::api::list_issues),
+        )
+        .route(
+            "/api/v1/projects/{id}/releases",
+            get(routes::api::list_releases),
+        )
+        .route(
+            "/api/v1/projects/{id}/stats",
+            get(routes::api::project_stats),
+        )
+        .route(
+            "/api/v1/projects/{id}/settings",
+            get(routes::api::get_settings).put(routes::api::put_settings),
+        )
+        .route(
+            "/api/v1/projects/{id}/transactions",
+            get(routes::api::list_transactions),
+        )
+        .route(
+            "/api/v1/projects/{id}/check-ins",
+            get(routes::api::list_check_ins),
+        )
+        .route("/api/v1/projects/{id}/logs", get(routes::api::list_logs))
+        .route(
+            "/api/v1/issues/{id}",
+            get(routes::api::get_issue).patch(routes::api::patch_issue),
+        )
+        .route("/api/v1/issues/{id}/events", get(routes::api::issue_events))
+        .route(
+            "/api/v1/issues/{id}/feedback",
+            get(routes::api::issue_feedback),
+        )
+        .route("/api/v1/events/{event_id}", get(routes::api::get_event))
+        .route(
+            "/api/v1/events/{event_id}/attachments/{id}",
+            get(routes::api::download_attachment),
+        )
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,
@@ -77,6 +128,38 @@ pub fn register_metrics(state: &AppState) {
             )]
         },
     );
+}
+
+/// Starts the server's background work: flushing tallied ingest outcomes
+/// and enforcing retention. The tasks end when `shutdown` fires.
+pub fn spawn_background(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let s = state.clone();
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            if let Err(e) = s.ingestor().flush_outcomes().await {
+                tracing::warn!(error = %e, "cannot record ingest outcomes");
+            }
+        }
+        let _ = s.ingestor().flush_outcomes().await;
+    });
+    let s = state.clone();
+    let mut stop = shutdown;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(retention::INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            retention::run_once(&s).await;
+        }
+    });
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then

@@ -1,6 +1,7 @@
 //! [`AppState`]: what every handler can reach.
 
 use lookout_config::Config;
+use lookout_ingest::Ingestor;
 use lookout_storage::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn Store>,
+    ingestor: Arc<Ingestor>,
     config: Config,
     started: Instant,
     shutting_down: AtomicBool,
@@ -23,9 +25,23 @@ struct Inner {
 impl AppState {
     /// Builds the state around an opened store.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let ingest = &config.ingest;
+        let settings = lookout_ingest::IngestSettings {
+            max_body_bytes: ingest.max_body_bytes,
+            max_envelope_bytes: ingest.max_envelope_bytes,
+            limits: lookout_protocol::Limits {
+                max_event_bytes: ingest.max_event_bytes,
+                max_attachment_bytes: ingest.max_attachment_bytes,
+                ..Default::default()
+            },
+            events_per_minute: ingest.events_per_minute,
+            scrub_keys: ingest.scrub_keys.clone(),
+        };
+        let ingestor = Arc::new(Ingestor::new(store.clone(), settings));
         AppState {
             inner: Arc::new(Inner {
                 store,
+                ingestor,
                 config,
                 started: Instant::now(),
                 shutting_down: AtomicBool::new(false),
@@ -35,6 +51,10 @@ impl AppState {
     /// The storage layer.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+    /// The ingest pipeline.
+    pub fn ingestor(&self) -> &Arc<Ingestor> {
+        &self.inner.ingestor
     }
     /// The effective configuration.
     pub fn config(&self) -> &Config {

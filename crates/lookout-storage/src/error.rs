@@ -54,6 +54,9 @@ pub enum StorageError {
     /// A migration request makes no sense (e.g. down past zero).
     #[error("{0}")]
     InvalidMigration(String),
+    /// A caller-supplied value is malformed (e.g. a pagination cursor).
+    #[error("{0}")]
+    InvalidInput(String),
     /// The store is closed.
     #[error("storage is shut down")]
     Closed,

@@ -12,12 +12,19 @@
 //! commit that contains it is durable. That is what lets ingest answer 200
 //! only for data that a `kill -9` cannot lose.
 
+pub mod codec;
 pub mod conformance;
 mod error;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use lookout_model::errors::{
+    AttachmentMeta, CheckInRow, Commit, Deploy, EventResult, EventSummaryRow, Feedback,
+    IngestBatch, Issue, IssueStatus, LogRow, Outcome, OutcomeCount, Release, StatusChange,
+    StoredEvent, TagSummary, TransactionRow,
+};
+use lookout_model::settings::ProjectSettings;
 use lookout_model::{
     ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User,
 };
@@ -60,6 +67,87 @@ pub struct NewApiToken {
     pub token_hash: String,
     /// First characters of the secret, for display.
     pub prefix: String,
+}
+
+/// How to sort an issue list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssueSort {
+    /// Most recently seen first (default).
+    #[default]
+    LastSeen,
+    /// Newest issues first.
+    FirstSeen,
+    /// Most events first.
+    Events,
+    /// Most users first.
+    Users,
+}
+
+/// Filters and paging for an issue list.
+#[derive(Debug, Clone, Default)]
+pub struct IssueQuery {
+    /// Only these statuses; empty = any.
+    pub statuses: Vec<IssueStatus>,
+    /// Only this level.
+    pub level: Option<String>,
+    /// `key:value` tag terms that must all match (environment, release, …).
+    pub tags: Vec<(String, String)>,
+    /// Words that must all appear in the title or culprit.
+    pub text: Vec<String>,
+    /// Sort order.
+    pub sort: IssueSort,
+    /// At most this many items.
+    pub limit: usize,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor for the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// A release created or updated through the release API.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseUpdate {
+    /// VCS ref.
+    pub git_ref: Option<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// When it was released (finalize).
+    pub date_released: Option<DateTime<Utc>>,
+    /// Commits to attach (replaces the list when `Some`).
+    pub commits: Option<Vec<Commit>>,
+}
+
+/// A deploy to record.
+#[derive(Debug, Clone)]
+pub struct NewDeploy {
+    /// Environment.
+    pub environment: String,
+    /// Name.
+    pub name: Option<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// Start.
+    pub date_started: Option<DateTime<Utc>>,
+    /// Finish (default now).
+    pub date_finished: DateTime<Utc>,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Events deleted.
+    pub events: u64,
+    /// Issues deleted because none of their events remain.
+    pub issues: u64,
+    /// Other rows (transactions, check-ins, logs, attachments) deleted.
+    pub other: u64,
 }
 
 /// Everything Lookout stores. Implemented by each backend.
@@ -112,6 +200,95 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiToken>>;
+
+    // --- error tracking -------------------------------------------------
+
+    /// Stores everything one envelope produced, atomically, and answers
+    /// only once it is durable. Fails fast with
+    /// [`StorageError::Overloaded`] when the ingest queue is full.
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<EventResult>>;
+    /// Adds outcome counts (rejections tallied in memory) at hour `hour`.
+    async fn add_outcomes(&self, rows: Vec<(i64, i64, Outcome, String, i64)>) -> Result<()>;
+    /// A project's settings (defaults when never set).
+    async fn project_settings(&self, project_id: i64) -> Result<ProjectSettings>;
+    /// Replaces a project's settings.
+    async fn set_project_settings(&self, project_id: i64, s: ProjectSettings) -> Result<()>;
+    /// Looks a project up by slug.
+    async fn find_project_by_slug(&self, slug: &str) -> Result<Option<Project>>;
+
+    /// The project's current compression dictionary `(id, bytes)`.
+    async fn current_dict(&self, project_id: i64) -> Result<Option<(i64, Vec<u8>)>>;
+    /// Events stored with dictionary `dict_id` (0 = none) for the project.
+    async fn count_events_with_dict(&self, project_id: i64, dict_id: i64) -> Result<u64>;
+    /// Up to `limit` recent uncompressed event payloads, for training.
+    async fn sample_event_payloads(&self, project_id: i64, limit: usize) -> Result<Vec<Vec<u8>>>;
+    /// Stores a trained dictionary; returns its id.
+    async fn store_dict(&self, project_id: i64, dict: Vec<u8>) -> Result<i64>;
+
+    /// Lists a project's issues.
+    async fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<Page<Issue>>;
+    /// One issue.
+    async fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>>;
+    /// Tag breakdown of an issue: each key with its `top_n` values.
+    async fn issue_tags(&self, issue_id: i64, top_n: usize) -> Result<Vec<TagSummary>>;
+    /// Event counts per hour for an issue since `since_hour`.
+    async fn issue_hourly(&self, issue_id: i64, since_hour: i64) -> Result<Vec<(i64, i64)>>;
+    /// Changes an issue's status.
+    async fn set_issue_status(&self, issue_id: i64, change: StatusChange) -> Result<Issue>;
+    /// An issue's events, newest first.
+    async fn issue_events(
+        &self,
+        issue_id: i64,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page<EventSummaryRow>>;
+    /// One event with its full JSON.
+    async fn get_event(&self, event_id: [u8; 16]) -> Result<Option<StoredEvent>>;
+    /// Feedback about any event of an issue.
+    async fn issue_feedback(&self, issue_id: i64) -> Result<Vec<Feedback>>;
+    /// Attachments of an event.
+    async fn event_attachments(&self, event_id: [u8; 16]) -> Result<Vec<AttachmentMeta>>;
+    /// One attachment with its bytes.
+    async fn attachment(&self, id: i64) -> Result<Option<(AttachmentMeta, i64, Vec<u8>)>>;
+
+    /// A project's releases, newest first.
+    async fn list_releases(&self, project_id: i64) -> Result<Vec<Release>>;
+    /// One release.
+    async fn get_release(&self, project_id: i64, version: &str) -> Result<Option<Release>>;
+    /// Creates or updates a release; `true` when it was created.
+    async fn upsert_release(
+        &self,
+        project_id: i64,
+        version: &str,
+        update: ReleaseUpdate,
+    ) -> Result<(Release, bool)>;
+    /// Records a deploy of a release (created if missing).
+    async fn add_deploy(&self, project_id: i64, version: &str, d: NewDeploy) -> Result<Deploy>;
+
+    /// Outcome counts per hour since `since_ms`.
+    async fn project_outcomes(&self, project_id: i64, since_ms: i64) -> Result<Vec<OutcomeCount>>;
+    /// Recent transactions.
+    async fn list_transactions(&self, project_id: i64, limit: usize)
+    -> Result<Vec<TransactionRow>>;
+    /// Recent check-ins.
+    async fn list_check_ins(&self, project_id: i64, limit: usize) -> Result<Vec<CheckInRow>>;
+    /// Recent log records.
+    async fn list_logs(&self, project_id: i64, limit: usize) -> Result<Vec<LogRow>>;
+
+    /// Deletes a project's data older than `older_than_ms`, and its oldest
+    /// events beyond `max_events`, at most `budget` rows per call so ingest
+    /// is never blocked for long.
+    async fn enforce_retention(
+        &self,
+        project_id: i64,
+        older_than_ms: i64,
+        max_events: u64,
+        budget: usize,
+    ) -> Result<RetentionReport>;
+    /// Returns free pages to the file system (bounded work per call).
+    async fn reclaim_space(&self, max_pages: u32) -> Result<u64>;
+    /// Bytes used by the database files.
+    fn disk_usage(&self) -> u64;
 
     /// Writes that are queued but not yet committed.
     fn write_queue_depth(&self) -> usize;

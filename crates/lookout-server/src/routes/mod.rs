@@ -2,4 +2,5 @@
 //! they hold no SQL and no business rules of their own.
 
 pub mod api;
+pub mod ingest;
 pub mod probes;

@@ -32,7 +32,10 @@ macro_rules! migration {
 
 /// Every migration this binary knows, in order. Versions are the file
 /// prefixes, so `0001_foundation` is version 1.
-pub(crate) const MIGRATIONS: &[Migration] = &[migration!(1, "foundation", "0001_foundation")];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    migration!(1, "foundation", "0001_foundation"),
+    migration!(2, "errors", "0002_errors"),
+];
 
 /// The highest version this binary knows.
 pub(crate) fn latest() -> u32 {

@@ -2,12 +2,23 @@
 //! WAL mode, written by one group-committing writer thread and read by a
 //! small pool of read-only connections.
 
+mod ingest;
 mod migrations;
+mod queries;
 mod writer;
 
-use crate::{NewApiToken, NewProject, NewUser, Result, StorageError, Store};
+use crate::codec::DictCache;
+use crate::{
+    IssueQuery, NewApiToken, NewDeploy, NewProject, NewUser, Page, ReleaseUpdate, Result,
+    RetentionReport, StorageError, Store,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use lookout_model::errors::{
+    AttachmentMeta, CheckInRow, Deploy, EventResult, EventSummaryRow, Feedback, IngestBatch, Issue,
+    LogRow, Outcome, OutcomeCount, Release, StatusChange, StoredEvent, TagSummary, TransactionRow,
+};
+use lookout_model::settings::ProjectSettings;
 use lookout_model::{
     ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User,
 };
@@ -64,6 +75,56 @@ pub struct SqliteStore {
     queue_capacity: usize,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<ReadPool>,
+    ingest_tx: RwLock<Option<mpsc::Sender<IngestRequest>>>,
+    collector_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    dicts: Arc<DictCache>,
+}
+
+type IngestReply = tokio::sync::oneshot::Sender<Result<Vec<EventResult>>>;
+type IngestRequest = (IngestBatch, IngestReply);
+
+/// Gathers queued envelopes into one writer job, so that the additive
+/// counters of many envelopes are aggregated and written once.
+fn run_collector(
+    mut rx: mpsc::Receiver<IngestRequest>,
+    writer: mpsc::Sender<writer::Job>,
+    max_batch: usize,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut reqs = vec![first];
+        while reqs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => reqs.push(r),
+                Err(_) => break,
+            }
+        }
+        let (batches, replies): (Vec<IngestBatch>, Vec<IngestReply>) = reqs.into_iter().unzip();
+        let (job, done) = writer::job(move |c| ingest::write_batches(c, &batches));
+        if writer.blocking_send(job).is_err() {
+            for r in replies {
+                let _ = r.send(Err(StorageError::Closed));
+            }
+            continue;
+        }
+        match done.blocking_recv() {
+            Ok(Ok(results)) => {
+                for (r, res) in replies.into_iter().zip(results) {
+                    let _ = r.send(res);
+                }
+            }
+            Ok(Err(e)) => {
+                let msg = e.to_string();
+                for r in replies {
+                    let _ = r.send(Err(StorageError::Backend(msg.clone())));
+                }
+            }
+            Err(_) => {
+                for r in replies {
+                    let _ = r.send(Err(StorageError::Closed));
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -108,6 +169,7 @@ impl SqliteStore {
         let path = dir.join(DB_FILE);
         check_header(&path)?;
         let existed = path.metadata().map(|m| m.len() > 0).unwrap_or(false);
+        let is_new = !existed;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -121,6 +183,11 @@ impl SqliteStore {
         conn.busy_timeout(opts.busy_timeout)?;
         if existed {
             quick_check(&conn, &path)?;
+        }
+        if is_new {
+            // Must precede the first table: lets retention give pages back
+            // to the file system with `PRAGMA incremental_vacuum`.
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| corrupt_or(e, &path))?;
@@ -169,6 +236,12 @@ impl SqliteStore {
             .name("lookout-sqlite-writer".into())
             .spawn(move || writer::run(conn, rx, max_batch))
             .map_err(|e| StorageError::Backend(format!("cannot start writer thread: {e}")))?;
+        let (itx, irx) = mpsc::channel(opts.queue_capacity.max(1));
+        let writer_tx = tx.clone();
+        let collector = std::thread::Builder::new()
+            .name("lookout-ingest-collector".into())
+            .spawn(move || run_collector(irx, writer_tx, max_batch))
+            .map_err(|e| StorageError::Backend(format!("cannot start collector thread: {e}")))?;
         Ok(SqliteStore {
             readers: Arc::new(ReadPool {
                 path: path.clone(),
@@ -179,6 +252,9 @@ impl SqliteStore {
             sender: RwLock::new(Some(tx)),
             queue_capacity: opts.queue_capacity.max(1),
             writer_thread: Mutex::new(Some(handle)),
+            ingest_tx: RwLock::new(Some(itx)),
+            collector_thread: Mutex::new(Some(collector)),
+            dicts: Arc::new(DictCache::default()),
         })
     }
 
@@ -602,13 +678,276 @@ impl Store for SqliteStore {
     }
 
     fn write_queue_depth(&self) -> usize {
-        match &*self.sender.read() {
+        let writes = match &*self.sender.read() {
             Some(s) => self.queue_capacity - s.capacity(),
             None => 0,
+        };
+        let ingest = match &*self.ingest_tx.read() {
+            Some(s) => self.queue_capacity - s.capacity(),
+            None => 0,
+        };
+        writes + ingest
+    }
+
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<EventResult>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sender = self.ingest_tx.read().clone().ok_or(StorageError::Closed)?;
+        sender.try_send((batch, tx)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StorageError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StorageError::Closed,
+        })?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    async fn add_outcomes(&self, rows: Vec<(i64, i64, Outcome, String, i64)>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
         }
+        self.write(move |c| {
+            let rows: Vec<_> = rows
+                .into_iter()
+                .map(|(p, h, o, cat, q)| (p, h, o.as_str(), cat, q))
+                .collect();
+            ingest::add_outcomes(c, &rows)
+        })
+        .await
+    }
+
+    async fn project_settings(&self, project_id: i64) -> Result<ProjectSettings> {
+        self.read(move |c| queries::project_settings(c, project_id))
+            .await
+    }
+
+    async fn set_project_settings(&self, project_id: i64, s: ProjectSettings) -> Result<()> {
+        let text = serde_json::to_string(&s).map_err(|e| StorageError::Backend(e.to_string()))?;
+        self.write(move |c| {
+            let n = c.execute(
+                "INSERT INTO project_settings (project_id, settings)
+                 SELECT id, ?2 FROM projects WHERE id = ?1
+                 ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings",
+                params![project_id, text],
+            )?;
+            if n == 0 {
+                return Err(StorageError::NotFound(format!("project {project_id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_project_by_slug(&self, slug: &str) -> Result<Option<Project>> {
+        let slug = slug.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, slug, name, created_at FROM projects WHERE slug = ?1",
+                [slug],
+                row_project,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn current_dict(&self, project_id: i64) -> Result<Option<(i64, Vec<u8>)>> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, dict FROM zstd_dicts WHERE project_id = ?1 ORDER BY id DESC LIMIT 1",
+                [project_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn count_events_with_dict(&self, project_id: i64, dict_id: i64) -> Result<u64> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM events WHERE project_id = ?1 AND dict_id = ?2",
+                params![project_id, dict_id],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn sample_event_payloads(&self, project_id: i64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let dicts = self.dicts.clone();
+        self.read(move |c| queries::sample_payloads(c, &dicts, project_id, limit))
+            .await
+    }
+
+    async fn store_dict(&self, project_id: i64, dict: Vec<u8>) -> Result<i64> {
+        let id = self
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO zstd_dicts (project_id, created_at, dict) VALUES (?1, ?2, ?3)",
+                    params![project_id, now_ms(), dict],
+                )?;
+                Ok(c.last_insert_rowid())
+            })
+            .await?;
+        Ok(id)
+    }
+
+    async fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<Page<Issue>> {
+        self.read(move |c| queries::list_issues(c, project_id, &q))
+            .await
+    }
+
+    async fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>> {
+        self.read(move |c| queries::get_issue(c, issue_id)).await
+    }
+
+    async fn issue_tags(&self, issue_id: i64, top_n: usize) -> Result<Vec<TagSummary>> {
+        self.read(move |c| queries::issue_tags(c, issue_id, top_n))
+            .await
+    }
+
+    async fn issue_hourly(&self, issue_id: i64, since_hour: i64) -> Result<Vec<(i64, i64)>> {
+        self.read(move |c| queries::issue_hourly(c, issue_id, since_hour))
+            .await
+    }
+
+    async fn set_issue_status(&self, issue_id: i64, change: StatusChange) -> Result<Issue> {
+        self.write(move |c| queries::set_issue_status(c, issue_id, &change))
+            .await
+    }
+
+    async fn issue_events(
+        &self,
+        issue_id: i64,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page<EventSummaryRow>> {
+        self.read(move |c| queries::issue_events(c, issue_id, limit, cursor.as_deref()))
+            .await
+    }
+
+    async fn get_event(&self, event_id: [u8; 16]) -> Result<Option<StoredEvent>> {
+        let dicts = self.dicts.clone();
+        self.read(move |c| queries::get_event(c, &dicts, &event_id))
+            .await
+    }
+
+    async fn issue_feedback(&self, issue_id: i64) -> Result<Vec<Feedback>> {
+        self.read(move |c| queries::issue_feedback(c, issue_id))
+            .await
+    }
+
+    async fn event_attachments(&self, event_id: [u8; 16]) -> Result<Vec<AttachmentMeta>> {
+        self.read(move |c| queries::event_attachments(c, &event_id))
+            .await
+    }
+
+    async fn attachment(&self, id: i64) -> Result<Option<(AttachmentMeta, i64, Vec<u8>)>> {
+        self.read(move |c| queries::attachment(c, id)).await
+    }
+
+    async fn list_releases(&self, project_id: i64) -> Result<Vec<Release>> {
+        self.read(move |c| queries::list_releases(c, project_id))
+            .await
+    }
+
+    async fn get_release(&self, project_id: i64, version: &str) -> Result<Option<Release>> {
+        let v = version.to_string();
+        self.read(move |c| queries::get_release(c, project_id, &v))
+            .await
+    }
+
+    async fn upsert_release(
+        &self,
+        project_id: i64,
+        version: &str,
+        update: ReleaseUpdate,
+    ) -> Result<(Release, bool)> {
+        let v = version.to_string();
+        self.write(move |c| queries::upsert_release(c, project_id, &v, &update, Utc::now()))
+            .await
+    }
+
+    async fn add_deploy(&self, project_id: i64, version: &str, d: NewDeploy) -> Result<Deploy> {
+        let v = version.to_string();
+        self.write(move |c| queries::add_deploy(c, project_id, &v, &d, Utc::now()))
+            .await
+    }
+
+    async fn project_outcomes(&self, project_id: i64, since_ms: i64) -> Result<Vec<OutcomeCount>> {
+        self.read(move |c| queries::project_outcomes(c, project_id, since_ms))
+            .await
+    }
+
+    async fn list_transactions(
+        &self,
+        project_id: i64,
+        limit: usize,
+    ) -> Result<Vec<TransactionRow>> {
+        self.read(move |c| queries::list_transactions(c, project_id, limit))
+            .await
+    }
+
+    async fn list_check_ins(&self, project_id: i64, limit: usize) -> Result<Vec<CheckInRow>> {
+        self.read(move |c| queries::list_check_ins(c, project_id, limit))
+            .await
+    }
+
+    async fn list_logs(&self, project_id: i64, limit: usize) -> Result<Vec<LogRow>> {
+        self.read(move |c| queries::list_logs(c, project_id, limit))
+            .await
+    }
+
+    async fn enforce_retention(
+        &self,
+        project_id: i64,
+        older_than_ms: i64,
+        max_events: u64,
+        budget: usize,
+    ) -> Result<RetentionReport> {
+        self.write(move |c| {
+            queries::enforce_retention(c, project_id, older_than_ms, max_events, budget)
+        })
+        .await
+    }
+
+    async fn reclaim_space(&self, max_pages: u32) -> Result<u64> {
+        // incremental_vacuum cannot run inside the writer's transaction, so
+        // it uses its own connection; SQLite's lock serialises it with the
+        // writer (busy_timeout applies).
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> Result<u64> {
+            let c = Connection::open(&path)?;
+            c.busy_timeout(Duration::from_secs(5))?;
+            let before: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            c.execute_batch(&format!("PRAGMA incremental_vacuum({max_pages})"))?;
+            let after: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            Ok((before - after).max(0) as u64)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+
+    fn disk_usage(&self) -> u64 {
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                std::fs::metadata(PathBuf::from(p)).ok().map(|m| m.len())
+            })
+            .sum()
     }
 
     async fn close(&self) -> Result<()> {
+        // Dropping the ingest sender lets the collector drain and exit; it
+        // holds a writer sender, so join it before the writer.
+        self.ingest_tx.write().take();
+        let collector = self.collector_thread.lock().take();
+        if let Some(h) = collector {
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(|e| StorageError::Backend(e.to_string()))?
+                .map_err(|_| StorageError::Backend("collector thread panicked".into()))?;
+        }
         // Dropping the last sender lets the writer drain the queue and exit.
         self.sender.write().take();
         let handle = self.writer_thread.lock().take();

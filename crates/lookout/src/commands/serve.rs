@@ -23,6 +23,8 @@ pub async fn run(cfg: Config) -> Result<(), Exit> {
     }
     let state = AppState::new(store.clone(), cfg.clone());
     lookout_server::register_metrics(&state);
+    let (bg_stop, bg_rx) = tokio::sync::watch::channel(false);
+    lookout_server::spawn_background(&state, bg_rx);
     let timeout = Duration::from_secs(cfg.shutdown_timeout_secs);
     tracing::info!(
         listen = %addr,
@@ -68,6 +70,10 @@ pub async fn run(cfg: Config) -> Result<(), Exit> {
             false
         }
     };
+    let _ = bg_stop.send(true);
+    if let Err(e) = state.ingestor().flush_outcomes().await {
+        tracing::warn!(error = %e, "cannot record the last ingest outcomes");
+    }
     // Commit whatever writes are queued before exiting.
     let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
     match tokio::time::timeout(left, store.close()).await {

@@ -4,14 +4,20 @@ use std::time::Duration;
 
 fn serve_output(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut c = cmd(dir);
-    c.arg("serve").args(extra).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.arg("serve")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = c.spawn().unwrap();
     // These cases must fail fast; a hang is a failure too.
     let out = wait_with_timeout(child, Duration::from_secs(20));
     out.expect("serve should have exited on its own")
 }
 
-fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Option<std::process::Output> {
+fn wait_with_timeout(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> Option<std::process::Output> {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
         if child.try_wait().unwrap().is_some() {
@@ -27,7 +33,11 @@ fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Option<
 fn malformed_config_exits_2_naming_file_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("bad.toml");
-    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\n\n[log]\nformatt = \"json\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:0\"\n\n[log]\nformatt = \"json\"\n",
+    )
+    .unwrap();
     let out = run(
         &tmp.path().join("data"),
         &["serve", "--config", cfg.to_str().unwrap()],
@@ -40,7 +50,11 @@ fn malformed_config_exits_2_naming_file_line_and_key() {
     assert!(err.contains("formatt"), "{err}");
     // A syntax error, too.
     std::fs::write(&cfg, "listen = = 3\n").unwrap();
-    let out = run(&tmp.path().join("data"), &["config", "check", "--config", cfg.to_str().unwrap()], None);
+    let out = run(
+        &tmp.path().join("data"),
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 }
@@ -49,7 +63,11 @@ fn malformed_config_exits_2_naming_file_line_and_key() {
 fn lookout_toml_in_the_working_directory_is_read() {
     let tmp = tempfile::tempdir().unwrap();
     // harness::cmd runs in the data dir's parent, where we put the file.
-    std::fs::write(tmp.path().join("lookout.toml"), "shutdown_timeout_secs = 77\n").unwrap();
+    std::fs::write(
+        tmp.path().join("lookout.toml"),
+        "shutdown_timeout_secs = 77\n",
+    )
+    .unwrap();
     let out = run(&tmp.path().join("data"), &["config", "check"], None);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("shutdown_timeout_secs = 77"));
@@ -65,7 +83,10 @@ fn port_in_use_is_a_clear_one_line_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     let last = lines.last().copied().unwrap_or_default();
-    assert!(last.contains("cannot listen on") && last.contains(&addr), "{err}");
+    assert!(
+        last.contains("cannot listen on") && last.contains(&addr),
+        "{err}"
+    );
     assert!(last.to_lowercase().contains("in use"), "{err}");
 }
 
@@ -88,7 +109,9 @@ fn corrupt_database_is_refused_and_never_modified() {
     let dir = tmp.path().join("data");
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("lookout.db");
-    let garbage: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let garbage: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
     std::fs::write(&db, &garbage).unwrap();
     let out = serve_output(&dir, &["--listen", "127.0.0.1:0"]);
     assert_ne!(out.status.code(), Some(0));

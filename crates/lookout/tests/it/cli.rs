@@ -5,9 +5,11 @@ use serde_json::Value;
 fn project_create_and_list_print_stable_json() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let p: Value =
-        serde_json::from_str(&run_ok(&dir, &["project", "create", "--name", "Shop Bot", "--json"]))
-            .unwrap();
+    let p: Value = serde_json::from_str(&run_ok(
+        &dir,
+        &["project", "create", "--name", "Shop Bot", "--json"],
+    ))
+    .unwrap();
     assert_eq!(p["name"], "Shop Bot");
     assert_eq!(p["slug"], "shop-bot");
     let id = p["id"].as_i64().unwrap();
@@ -18,7 +20,10 @@ fn project_create_and_list_print_stable_json() {
     );
     // Plain output is just the DSN.
     let plain = run_ok(&dir, &["project", "create", "--name", "Other"]);
-    assert!(plain.trim().starts_with("http://") && plain.trim().ends_with("/2"), "{plain}");
+    assert!(
+        plain.trim().starts_with("http://") && plain.trim().ends_with("/2"),
+        "{plain}"
+    );
     let list: Value = serde_json::from_str(&run_ok(&dir, &["project", "list", "--json"])).unwrap();
     let arr = list.as_array().unwrap();
     assert_eq!(arr.len(), 2);
@@ -30,16 +35,33 @@ fn project_create_and_list_print_stable_json() {
 fn user_create_reads_password_from_stdin_and_validates() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let args = ["user", "create", "--email", "ada@example.com", "--admin", "--password-stdin"];
+    let args = [
+        "user",
+        "create",
+        "--email",
+        "ada@example.com",
+        "--admin",
+        "--password-stdin",
+    ];
     let out = run(&dir, &args, Some("a long enough password\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ada@example.com"));
     let dup = run(&dir, &args, Some("another long password\n"));
     assert_eq!(dup.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
     let short = run(
         &dir,
-        &["user", "create", "--email", "b@example.com", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "b@example.com",
+            "--password-stdin",
+        ],
         Some("short\n"),
     );
     assert_eq!(short.status.code(), Some(2));
@@ -55,9 +77,11 @@ fn tokens_authenticate_the_api_and_work_while_serving() {
     let s = Server::start();
     // Admin commands run against the data dir of the running server.
     run_ok(&s.dir, &["project", "create", "--name", "live one"]);
-    let t: Value =
-        serde_json::from_str(&run_ok(&s.dir, &["token", "create", "--name", "ci", "--json"]))
-            .unwrap();
+    let t: Value = serde_json::from_str(&run_ok(
+        &s.dir,
+        &["token", "create", "--name", "ci", "--json"],
+    ))
+    .unwrap();
     let token = t["token"].as_str().unwrap();
     assert!(token.starts_with("lkt_"));
     assert_eq!(t["scope"], "read-write");
@@ -68,7 +92,10 @@ fn tokens_authenticate_the_api_and_work_while_serving() {
     assert_eq!(v["items"][0]["slug"], "live-one");
     // The DSN uses the server's real address (port 0 was resolved).
     let dsn = v["items"][0]["dsn"].as_str().unwrap();
-    assert!(dsn.ends_with(&format!("@{}/1", s.base.trim_start_matches("http://"))), "{dsn}");
+    assert!(
+        dsn.ends_with(&format!("@{}/1", s.base.trim_start_matches("http://"))),
+        "{dsn}"
+    );
 
     let (code, body) = http_get(&url, &[]);
     assert_eq!(code, 401);
@@ -97,7 +124,11 @@ fn config_check_prints_effective_config_with_secrets_redacted() {
         &["config", "check", "--config", cfg.to_str().unwrap()],
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("127.0.0.1:9999"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
@@ -117,5 +148,8 @@ fn environment_variables_configure_and_flags_win() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("https://lookout.example.com"), "{text}");
-    assert!(text.contains("flagdir") && !text.contains("/from/env"), "{text}");
+    assert!(
+        text.contains("flagdir") && !text.contains("/from/env"),
+        "{text}"
+    );
 }

@@ -37,7 +37,10 @@ fn log_file_receives_json_lines() {
     let log_s = log.to_str().unwrap().to_string();
     let mut s = Server::start_in(
         &dir,
-        &[("LOOKOUT_LOG__FILE", &log_s), ("LOOKOUT_LOG__LEVEL", "info,lookout::http=debug")],
+        &[
+            ("LOOKOUT_LOG__FILE", &log_s),
+            ("LOOKOUT_LOG__LEVEL", "info,lookout::http=debug"),
+        ],
     );
     s.get("/live");
     s.signal("TERM");
@@ -48,7 +51,10 @@ fn log_file_receives_json_lines() {
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .collect();
     assert!(lines.iter().any(|l| l["route"] == "/live"), "{text}");
-    assert!(lines.iter().any(|l| l["message"] == "shutdown complete"), "{text}");
+    assert!(
+        lines.iter().any(|l| l["message"] == "shutdown complete"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -60,5 +66,8 @@ fn per_module_levels_filter_request_lines() {
     std::thread::sleep(Duration::from_millis(200));
     let log = s.stderr();
     assert!(log.contains("Lookout is serving"), "{log}");
-    assert!(!log.contains("\"route\":\"/live\""), "request lines filtered: {log}");
+    assert!(
+        !log.contains("\"route\":\"/live\""),
+        "request lines filtered: {log}"
+    );
 }

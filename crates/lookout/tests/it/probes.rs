@@ -39,7 +39,12 @@ fn promtool_check(text: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool must be installed (scripts/test installs the Debian package prometheus)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let msg = format!(
         "{}{}",
@@ -94,7 +99,10 @@ fn metrics_speak_openmetrics_when_asked() {
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
     let text = resp.into_body().read_to_string().unwrap();
     assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
-    assert!(text.contains("# TYPE lookout_http_requests counter"), "{text}");
+    assert!(
+        text.contains("# TYPE lookout_http_requests counter"),
+        "{text}"
+    );
     assert!(text.contains("lookout_http_requests_total{"), "{text}");
 }
 
@@ -115,5 +123,8 @@ fn every_request_is_logged_with_route_status_duration_and_ip() {
     assert!(line["duration_ms"].is_number());
     assert_eq!(line["client_ip"], "127.0.0.1");
     assert_eq!(line["level"], "INFO");
-    assert!(line["timestamp"].as_str().unwrap().contains('T'), "ISO-8601");
+    assert!(
+        line["timestamp"].as_str().unwrap().contains('T'),
+        "ISO-8601"
+    );
 }

@@ -1,0 +1,155 @@
+//! Payload compression: zstd, with a dictionary trained per project from
+//! its own events.
+//!
+//! Events of one project share most of their structure (SDK block, keys,
+//! module paths, context lines), so a 32 KiB dictionary trained on a sample
+//! of them shrinks a typical 5 KB Python event from ~2.3 KB (plain zstd) to
+//! a few hundred bytes. Each stored payload records the dictionary id it
+//! was compressed with (0 = none); dictionaries are never deleted while
+//! payloads use them.
+//!
+//! Compression happens on the request path (many threads), never on the
+//! single writer thread.
+
+use crate::{Result, StorageError};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// zstd level for payloads: fast, and the dictionary does the heavy lifting.
+pub const LEVEL: i32 = 3;
+
+/// Size of trained dictionaries.
+pub const DICT_SIZE: usize = 32 * 1024;
+
+/// Events a project stores before its first dictionary is trained.
+pub const TRAIN_AFTER_EVENTS: u64 = 300;
+
+/// Events without a dictionary after which a project's dictionary is
+/// retrained once more (its first sample may have been unrepresentative).
+pub const RETRAIN_AFTER_EVENTS: u64 = 20_000;
+
+/// A trained dictionary, ready for both directions.
+pub struct Dict {
+    /// Its id in storage.
+    pub id: i64,
+    encoder: zstd::dict::EncoderDictionary<'static>,
+    decoder: zstd::dict::DecoderDictionary<'static>,
+}
+
+impl std::fmt::Debug for Dict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dict").field("id", &self.id).finish()
+    }
+}
+
+impl Dict {
+    /// Prepares dictionary `bytes` stored under `id`.
+    pub fn new(id: i64, bytes: &[u8]) -> Self {
+        Dict {
+            id,
+            encoder: zstd::dict::EncoderDictionary::copy(bytes, LEVEL),
+            decoder: zstd::dict::DecoderDictionary::copy(bytes),
+        }
+    }
+}
+
+/// Compresses `data` with `dict` (or plain zstd when `None`). Returns the
+/// dictionary id used and the bytes.
+pub fn compress(data: &[u8], dict: Option<&Dict>) -> Result<(i64, Vec<u8>)> {
+    let map = |e: std::io::Error| StorageError::Backend(format!("compression failed: {e}"));
+    match dict {
+        None => Ok((0, zstd::bulk::compress(data, LEVEL).map_err(map)?)),
+        Some(d) => {
+            let mut c =
+                zstd::bulk::Compressor::with_prepared_dictionary(&d.encoder).map_err(map)?;
+            Ok((d.id, c.compress(data).map_err(map)?))
+        }
+    }
+}
+
+/// Largest payload accepted back from decompression (events are capped at
+/// 1 MiB on ingest; transactions may be larger).
+pub const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+
+/// Decompresses a payload compressed with `dict` (or none).
+pub fn decompress(data: &[u8], dict: Option<&Dict>) -> Result<Vec<u8>> {
+    let map = |e: std::io::Error| StorageError::Backend(format!("stored payload is damaged: {e}"));
+    match dict {
+        None => zstd::bulk::decompress(data, MAX_DECOMPRESSED).map_err(map),
+        Some(d) => {
+            let mut dec =
+                zstd::bulk::Decompressor::with_prepared_dictionary(&d.decoder).map_err(map)?;
+            dec.decompress(data, MAX_DECOMPRESSED).map_err(map)
+        }
+    }
+}
+
+/// Trains a dictionary from sample payloads (uncompressed).
+pub fn train(samples: &[Vec<u8>]) -> Result<Vec<u8>> {
+    zstd::dict::from_samples(samples, DICT_SIZE)
+        .map_err(|e| StorageError::Backend(format!("dictionary training failed: {e}")))
+}
+
+/// Loaded dictionaries by id, plus each project's current one.
+#[derive(Debug, Default)]
+pub struct DictCache {
+    by_id: RwLock<HashMap<i64, Arc<Dict>>>,
+    current: RwLock<HashMap<i64, Option<Arc<Dict>>>>,
+}
+
+impl DictCache {
+    /// A dictionary by id, if loaded.
+    pub fn get(&self, id: i64) -> Option<Arc<Dict>> {
+        self.by_id.read().get(&id).cloned()
+    }
+    /// Adds a loaded dictionary.
+    pub fn insert(&self, d: Arc<Dict>) {
+        self.by_id.write().insert(d.id, d);
+    }
+    /// The project's current dictionary: `Some(None)` = known to have none.
+    pub fn current(&self, project_id: i64) -> Option<Option<Arc<Dict>>> {
+        self.current.read().get(&project_id).cloned()
+    }
+    /// Records the project's current dictionary.
+    pub fn set_current(&self, project_id: i64, d: Option<Arc<Dict>>) {
+        if let Some(d) = &d {
+            self.insert(d.clone());
+        }
+        self.current.write().insert(project_id, d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(i: usize) -> Vec<u8> {
+        format!(
+            r#"{{"event_id":"{i:032x}","level":"error","platform":"python","exception":{{"values":[{{"type":"KeyError","value":"'missing-{i}'","module":null,"stacktrace":{{"frames":[{{"filename":"shopbot/handlers.py","function":"load_order","module":"shopbot.handlers","lineno":{},"context_line":"    return items[order_id]","in_app":true}}]}}}}]}},"sdk":{{"name":"sentry.python","version":"2.75.0"}},"user":{{"id":"{}"}}}}"#,
+            i % 97,
+            i % 13
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn round_trip_without_and_with_a_trained_dictionary() {
+        let samples: Vec<Vec<u8>> = (0..400).map(sample).collect();
+        let (id, plain) = compress(&samples[0], None).unwrap();
+        assert_eq!(id, 0);
+        assert_eq!(decompress(&plain, None).unwrap(), samples[0]);
+        let dict = Dict::new(7, &train(&samples).unwrap());
+        let (id, small) = compress(&samples[5], Some(&dict)).unwrap();
+        assert_eq!(id, 7);
+        assert!(
+            small.len() < plain.len(),
+            "{} !< {}",
+            small.len(),
+            plain.len()
+        );
+        assert_eq!(decompress(&small, Some(&dict)).unwrap(), samples[5]);
+        assert!(decompress(&small, None).is_err(), "needs its dictionary");
+        assert!(decompress(b"garbage", None).is_err());
+    }
+}
