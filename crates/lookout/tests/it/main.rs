@@ -4,6 +4,7 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod ingest;
 mod lifecycle;
 mod migrations;
 mod probes;
