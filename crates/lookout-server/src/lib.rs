@@ -37,6 +37,31 @@ pub fn router(state: AppState) -> Router {
             "/api/{project_id}/store/",
             post(routes::ingest::store).options(routes::ingest::preflight),
         )
+        .route("/api/0/", get(routes::sentry_api::root))
+        .route(
+            "/api/0/organizations/{org}/releases/",
+            post(routes::sentry_api::create_release),
+        )
+        .route(
+            "/api/0/organizations/{org}/repos/",
+            get(routes::sentry_api::list_repos),
+        )
+        .route(
+            "/api/0/organizations/{org}/releases/{version}/",
+            get(routes::sentry_api::get_release).put(routes::sentry_api::update_release),
+        )
+        .route(
+            "/api/0/organizations/{org}/releases/{version}/previous-with-commits/",
+            get(routes::sentry_api::previous_with_commits),
+        )
+        .route(
+            "/api/0/organizations/{org}/releases/{version}/deploys/",
+            post(routes::sentry_api::create_deploy).get(routes::sentry_api::list_deploys),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/releases/",
+            get(routes::sentry_api::project_releases),
+        )
         .route("/api/v1/openapi.json", get(routes::api::openapi))
         .route("/api/v1/projects", get(routes::api::list_projects))
         .route(

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod ingest;
 pub mod probes;
+pub mod sentry_api;
