@@ -111,6 +111,7 @@ impl IngestMetrics {
             "invalid",
             "rate_limited",
             "overloaded",
+            "filtered",
             "internal",
         ] {
             rejected.with(&[reason]);
@@ -428,6 +429,13 @@ impl Ingestor {
             (None, None) => unreachable!("one of envelope or store body is set"),
         };
         self.metrics.filtered.inc_by(processed.filtered);
+        if processed.filtered > 0 {
+            // Dropped by a filter: a refusal of those events, counted as such.
+            self.metrics
+                .rejected
+                .with(&["filtered"])
+                .inc_by(processed.filtered);
+        }
         let plain = processed.plain_compressed;
         let answer_id = processed.answer_id.clone();
         let events = self
