@@ -174,3 +174,36 @@ pub async fn preflight(
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_map_to_sentry_statuses_and_headers() {
+        let r = ingest_error(IngestError::Overloaded).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "1");
+        let r = ingest_error(IngestError::RateLimited {
+            limit: 10,
+            retry_after: 42,
+        })
+        .into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "42");
+        assert_eq!(
+            r.headers()["x-sentry-rate-limits"],
+            "42::project:quota_exceeded"
+        );
+        for (e, code) in [
+            (IngestError::Unauthorized("x".into()), 401),
+            (IngestError::Forbidden("x".into()), 403),
+            (IngestError::TooLarge("x".into()), 413),
+            (IngestError::Invalid("x".into()), 400),
+            (IngestError::UnsupportedEncoding("x".into()), 415),
+            (IngestError::ShuttingDown, 503),
+        ] {
+            assert_eq!(ingest_error(e).into_response().status().as_u16(), code);
+        }
+    }
+}

@@ -1070,6 +1070,63 @@ mod tests {
         store.close().await.unwrap();
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_ingest_queue_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        o.queue_capacity = 2;
+        let store = Arc::new(SqliteStore::open(o).unwrap());
+        let (p, _) = store
+            .create_project(NewProject { name: "p".into() })
+            .await
+            .unwrap();
+        // Hold the writer busy so nothing drains.
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write(move |_| {
+                    let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut pending = Vec::new();
+        let mut refused = 0;
+        for _ in 0..10 {
+            let s = store.clone();
+            let batch = IngestBatch {
+                project_id: p.id,
+                received_ms: 0,
+                ..Default::default()
+            };
+            let h = tokio::spawn(async move { s.ingest(batch).await });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if h.is_finished() {
+                match h.await.unwrap() {
+                    Err(StorageError::Overloaded) => refused += 1,
+                    other => panic!("unexpected early answer: {other:?}"),
+                }
+            } else {
+                pending.push(h);
+            }
+        }
+        assert!(
+            refused >= 5,
+            "a full queue answers Overloaded at once ({refused} refused)"
+        );
+        release_tx.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for h in pending {
+            h.await
+                .unwrap()
+                .expect("queued envelopes are stored once the writer frees up");
+        }
+        store.close().await.unwrap();
+    }
+
     #[tokio::test]
     async fn failed_job_rolls_back_only_itself() {
         let dir = tempfile::tempdir().unwrap();
