@@ -94,6 +94,8 @@ pub struct IssueQuery {
     pub tags: Vec<(String, String)>,
     /// Words that must all appear in the title or culprit.
     pub text: Vec<String>,
+    /// Only issues first seen in this release.
+    pub first_release: Option<String>,
     /// Sort order.
     pub sort: IssueSort,
     /// At most this many items.

@@ -63,6 +63,7 @@ pub struct IssueListParams {
     level: Option<String>,
     environment: Option<String>,
     release: Option<String>,
+    first_release: Option<String>,
     query: Option<String>,
     sort: Option<String>,
     limit: Option<usize>,
@@ -83,6 +84,7 @@ pub fn issue_query(p: IssueListParams) -> Result<IssueQuery, ApiError> {
         match term.split_once(':') {
             Some(("is", s)) => status = Some(s.to_string()),
             Some(("level", l)) => q.level = Some(l.to_string()),
+            Some(("first_release", r)) => q.first_release = Some(r.to_string()),
             Some((k, v)) if !k.is_empty() && !v.is_empty() => q
                 .tags
                 .push((k.to_string(), v.trim_matches('"').to_string())),
@@ -94,6 +96,9 @@ pub fn issue_query(p: IssueListParams) -> Result<IssueQuery, ApiError> {
     }
     if let Some(r) = p.release {
         q.tags.push(("release".into(), r));
+    }
+    if let Some(r) = p.first_release {
+        q.first_release = Some(r);
     }
     q.statuses = match status.as_deref().unwrap_or("unresolved") {
         "all" | "" => vec![],
@@ -484,6 +489,7 @@ mod tests {
             level: None,
             environment: Some("production".into()),
             release: None,
+            first_release: None,
             query: Some(query.into()),
             sort: Some("events".into()),
             limit: Some(1000),

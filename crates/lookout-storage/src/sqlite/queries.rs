@@ -89,6 +89,10 @@ pub(crate) fn list_issues(c: &Connection, project_id: i64, q: &IssueQuery) -> Re
         sql.push_str(" AND level = ?");
         args.push(level.clone().into());
     }
+    if let Some(r) = &q.first_release {
+        sql.push_str(" AND first_release = ?");
+        args.push(r.clone().into());
+    }
     for (k, v) in &q.tags {
         sql.push_str(
             " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id AND t.key = ? AND t.value = ?)",

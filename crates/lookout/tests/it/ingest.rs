@@ -233,6 +233,38 @@ fn acknowledged_events_survive_kill_9() {
 }
 
 #[test]
+fn chunked_bodies_and_first_release_filter() {
+    let s = Server::start();
+    let p = setup(&s);
+    let mk = |id: &str, release: &str| {
+        let ev = format!(
+            "{{\"event_id\":\"{id}\",\"message\":\"boom: {}\",\"release\":\"{release}\"}}",
+            if release == "1.0" { "alpha" } else { "beta" }
+        );
+        format!("{{}}\n{{\"type\":\"event\"}}\n{ev}\n").into_bytes()
+    };
+    for (i, rel) in ["1.0", "1.1"].iter().enumerate() {
+        let body = mk(&format!("{:032x}", i + 77), rel);
+        // A reader body is sent with Transfer-Encoding: chunked.
+        let mut reader = std::io::Cursor::new(body);
+        let resp = agent()
+            .post(format!("{}/api/{}/envelope/", s.base, p.id))
+            .header("X-Sentry-Auth", &format!("Sentry sentry_key={}", p.key))
+            .send(ureq::SendBody::from_reader(&mut reader))
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let (_, v) = api(
+        &s,
+        &p,
+        &format!("/api/v1/projects/{}/issues?first_release=1.1", p.id),
+    );
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["first_release"], "1.1");
+}
+
+#[test]
 fn duplicate_event_ids_are_stored_once() {
     let s = Server::start();
     let p = setup(&s);
