@@ -104,12 +104,47 @@ pub fn router(state: AppState) -> Router {
             get(routes::api::download_attachment),
         )
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(json_rejections))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,
         ))
         .with_state(state)
+}
+
+/// axum's own extractor rejections (a malformed path or query value, a
+/// wrong JSON content type) answer in plain text; every client error here
+/// answers `{"detail": …}`, so rewrite them.
+async fn json_rejections(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::CONTENT_TYPE;
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !resp.status().is_client_error() || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let mut out = axum::response::IntoResponse::into_response((
+        parts.status,
+        axum::Json(serde_json::json!({ "detail": text })),
+    ));
+    for (k, v) in parts.headers.iter() {
+        if k != CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -278,8 +278,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_logs(&self, project_id: i64, limit: usize) -> Result<Vec<LogRow>>;
 
     /// Deletes a project's data older than `older_than_ms`, and its oldest
-    /// events beyond `max_events`, at most `budget` rows per call so ingest
-    /// is never blocked for long.
+    /// events beyond `max_events`. Each call deletes at most `budget` events,
+    /// `budget` issues and `budget` other rows, so ingest never waits long;
+    /// a report that reaches `budget` means more work is left.
     async fn enforce_retention(
         &self,
         project_id: i64,

@@ -728,7 +728,8 @@ pub(crate) fn project_settings(c: &Connection, project_id: i64) -> Result<Projec
     }
 }
 
-/// Deletes rows past retention, oldest first, at most `budget` per table.
+/// Deletes rows past retention, oldest first, at most `budget` events,
+/// `budget` issues and `budget` other rows per call.
 pub(crate) fn enforce_retention(
     c: &Connection,
     project_id: i64,
@@ -736,7 +737,7 @@ pub(crate) fn enforce_retention(
     max_events: u64,
     budget: usize,
 ) -> Result<RetentionReport> {
-    let budget = budget.max(1) as i64;
+    let budget = i64::try_from(budget.max(1)).unwrap_or(i64::MAX);
     let mut report = RetentionReport::default();
     // By age.
     report.events += c.execute(
@@ -744,13 +745,15 @@ pub(crate) fn enforce_retention(
            ORDER BY received_at LIMIT ?3)",
         params![project_id, older_than_ms, budget],
     )? as u64;
-    // By count: the oldest beyond max_events.
+    // By count: the oldest beyond max_events, within what is left of the
+    // budget. A max_events beyond i64 is no limit (not -1).
     let total: i64 = c.query_row(
         "SELECT COUNT(*) FROM events WHERE project_id = ?1",
         [project_id],
         |r| r.get(0),
     )?;
-    let excess = (total - max_events as i64).clamp(0, budget);
+    let max_events = i64::try_from(max_events).unwrap_or(i64::MAX);
+    let excess = (total - max_events).clamp(0, budget - report.events as i64);
     if excess > 0 {
         report.events += c.execute(
             "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ?1
@@ -764,6 +767,7 @@ pub(crate) fn enforce_retention(
            AND i.last_seen < ?2 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.issue_id = i.id) LIMIT ?3)",
         params![project_id, older_than_ms, budget],
     )? as u64;
+    // The other tables share one budget.
     for (table, col) in [
         ("transactions", "received_at"),
         ("check_ins", "received_at"),
@@ -771,12 +775,16 @@ pub(crate) fn enforce_retention(
         ("attachments", "received_at"),
         ("user_feedback", "received_at"),
     ] {
+        let left = budget - report.other as i64;
+        if left <= 0 {
+            break;
+        }
         report.other += c.execute(
             &format!(
                 "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE project_id = ?1 AND {col} < ?2
                    ORDER BY {col} LIMIT ?3)"
             ),
-            params![project_id, older_than_ms, budget],
+            params![project_id, older_than_ms, left],
         )? as u64;
     }
     Ok(report)

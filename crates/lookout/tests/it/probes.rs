@@ -128,3 +128,27 @@ fn every_request_is_logged_with_route_status_duration_and_ip() {
         "ISO-8601"
     );
 }
+
+#[test]
+fn malformed_query_values_get_a_json_detail() {
+    let s = Server::start();
+    let (_, tok) = (
+        crate::harness::run_ok(&s.dir, &["project", "create", "--name", "p"]),
+        crate::harness::run_ok(&s.dir, &["token", "create", "--name", "t"]),
+    );
+    let (code, body) = http_get(
+        &format!("{}/api/v1/projects/1/issues?limit=abc", s.base),
+        &[("Authorization", &format!("Bearer {}", tok.trim()))],
+    );
+    assert_eq!(code, 400, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON error body");
+    assert!(v["detail"].as_str().unwrap().contains("limit"), "{v}");
+    // The OpenAPI document is served and is the real one.
+    let (code, body) = http_get(
+        &format!("{}/api/v1/openapi.json", s.base),
+        &[("Authorization", &format!("Bearer {}", tok.trim()))],
+    );
+    assert_eq!(code, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["paths"]["/api/v1/projects/{id}/issues"].is_object());
+}
