@@ -33,7 +33,10 @@ pub const RETRAIN_AFTER_EVENTS: u64 = 20_000;
 pub struct Dict {
     /// Its id in storage.
     pub id: i64,
-    encoder: zstd::dict::EncoderDictionary<'static>,
+    /// Hash of the bytes: ids are per database, and one process may open
+    /// several (tests do), so caches key on both.
+    fingerprint: u64,
+    bytes: Vec<u8>,
     decoder: zstd::dict::DecoderDictionary<'static>,
 }
 
@@ -46,26 +49,61 @@ impl std::fmt::Debug for Dict {
 impl Dict {
     /// Prepares dictionary `bytes` stored under `id`.
     pub fn new(id: i64, bytes: &[u8]) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
         Dict {
             id,
-            encoder: zstd::dict::EncoderDictionary::copy(bytes, LEVEL),
+            fingerprint: h.finish(),
+            bytes: bytes.to_vec(),
             decoder: zstd::dict::DecoderDictionary::copy(bytes),
         }
     }
+}
+
+thread_local! {
+    /// A compression context per thread and dictionary, reused across calls:
+    /// creating a zstd context costs more than compressing a small event.
+    static COMPRESSOR: std::cell::RefCell<Option<((i64, u64), zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Encoder dictionaries by id, kept for the life of the process so that
+/// thread-local contexts can refer to them. There is one per trained
+/// dictionary (a handful per project over its lifetime), so this stays small.
+fn static_encoder(d: &Dict) -> &'static zstd::dict::EncoderDictionary<'static> {
+    type Encoders =
+        parking_lot::Mutex<HashMap<(i64, u64), &'static zstd::dict::EncoderDictionary<'static>>>;
+    static ENCODERS: std::sync::OnceLock<Encoders> = std::sync::OnceLock::new();
+    let mut m = ENCODERS.get_or_init(Default::default).lock();
+    m.entry((d.id, d.fingerprint)).or_insert_with(|| {
+        Box::leak(Box::new(zstd::dict::EncoderDictionary::copy(
+            &d.bytes, LEVEL,
+        )))
+    })
 }
 
 /// Compresses `data` with `dict` (or plain zstd when `None`). Returns the
 /// dictionary id used and the bytes.
 pub fn compress(data: &[u8], dict: Option<&Dict>) -> Result<(i64, Vec<u8>)> {
     let map = |e: std::io::Error| StorageError::Backend(format!("compression failed: {e}"));
-    match dict {
-        None => Ok((0, zstd::bulk::compress(data, LEVEL).map_err(map)?)),
-        Some(d) => {
-            let mut c =
-                zstd::bulk::Compressor::with_prepared_dictionary(&d.encoder).map_err(map)?;
-            Ok((d.id, c.compress(data).map_err(map)?))
+    let id = dict.map_or(0, |d| d.id);
+    let key = dict.map_or((0, 0), |d| (d.id, d.fingerprint));
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(cur, _)| *cur != key) {
+            let c = match dict {
+                None => zstd::bulk::Compressor::new(LEVEL).map_err(map)?,
+                Some(d) => zstd::bulk::Compressor::with_prepared_dictionary(static_encoder(d))
+                    .map_err(map)?,
+            };
+            *slot = Some((key, c));
         }
-    }
+        let Some((_, c)) = slot.as_mut() else {
+            unreachable!("the slot was filled above")
+        };
+        Ok((id, c.compress(data).map_err(map)?))
+    })
 }
 
 /// Largest payload accepted back from decompression (events are capped at

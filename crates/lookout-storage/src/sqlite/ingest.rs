@@ -73,14 +73,80 @@ impl Agg {
 struct IssueWork {
     id: i64,
     lifecycle: IssueLifecycle,
+    /// Changes from this job's events, written once at the end of the job.
+    pending: Option<IssueTouch>,
 }
+
+/// What the latest events of a job say about their issue.
+#[derive(Debug, Clone)]
+struct IssueTouch {
+    first_seen: i64,
+    last_seen: i64,
+    level: String,
+    title: String,
+    last_release: Option<String>,
+}
+
+type IssueKey = (i64, String);
 
 /// Caches valid for the duration of one job.
 #[derive(Debug, Default)]
 pub(crate) struct JobCaches {
-    issues: HashMap<(i64, String), IssueWork>,
+    issues: HashMap<IssueKey, IssueWork>,
+    /// Issues as they were before the current envelope touched them (`None`:
+    /// created by it), so a failed envelope's changes can be undone.
+    before: HashMap<IssueKey, Option<IssueWork>>,
     /// Release id by (project, version): creation order decides "newer".
     releases: HashMap<(i64, String), i64>,
+}
+
+impl JobCaches {
+    /// Forgets what the failed envelope did (its rows were rolled back).
+    fn undo_envelope(&mut self) {
+        for (k, prev) in self.before.drain() {
+            match prev {
+                Some(w) => {
+                    self.issues.insert(k, w);
+                }
+                None => {
+                    self.issues.remove(&k);
+                }
+            }
+        }
+        // Release rows it created are gone too; ids are re-read on demand.
+        self.releases.clear();
+    }
+}
+
+/// Writes every issue changed during the job, once each.
+fn flush_issues(conn: &Connection, caches: &JobCaches) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE issues SET status = ?2, status_release = ?3, ignore_until_count = ?4,
+           ignore_until_time = ?5, is_regression = ?6, regression_count = ?7, event_count = ?8,
+           last_seen = MAX(last_seen, ?9), first_seen = MIN(first_seen, ?10), level = ?11,
+           title = ?12, last_release = COALESCE(?13, last_release)
+         WHERE id = ?1",
+    )?;
+    for w in caches.issues.values() {
+        let Some(t) = &w.pending else { continue };
+        let lc = &w.lifecycle;
+        stmt.execute(params![
+            w.id,
+            lc.status.as_str(),
+            lc.status_release,
+            lc.ignore_until_count,
+            lc.ignore_until_time,
+            lc.is_regression,
+            lc.regression_count,
+            lc.event_count,
+            t.last_seen,
+            t.first_seen,
+            t.level,
+            t.title,
+            t.last_release
+        ])?;
+    }
+    Ok(())
 }
 
 fn hour_of(ms: i64) -> i64 {
@@ -90,7 +156,7 @@ fn hour_of(ms: i64) -> i64 {
 /// Writes `batches`; returns one result per batch, in order.
 pub(crate) fn write_batches(
     conn: &Connection,
-    batches: &[IngestBatch],
+    batches: &[Box<IngestBatch>],
 ) -> Result<Vec<Result<Vec<EventResult>>>> {
     let mut caches = JobCaches::default();
     let mut agg = Agg::default();
@@ -101,18 +167,20 @@ pub(crate) fn write_batches(
         match write_one(conn, batch, &mut caches, &mut local) {
             Ok(r) => {
                 conn.execute_batch("RELEASE envelope")?;
+                caches.before.clear();
                 agg.merge(local);
                 results.push(Ok(r));
             }
             Err(e) => {
                 conn.execute_batch("ROLLBACK TO envelope; RELEASE envelope")?;
                 // Rows created by the failed envelope are gone: forget them.
-                caches = JobCaches::default();
+                caches.undo_envelope();
                 tracing::warn!(error = %e, project_id = batch.project_id, "an envelope could not be stored");
                 results.push(Err(e));
             }
         }
     }
+    flush_issues(conn, &caches)?;
     flush_agg(conn, agg)?;
     Ok(results)
 }
@@ -301,6 +369,7 @@ fn load_issue(conn: &Connection, project_id: i64, hash: &str) -> Result<Option<I
                     regression_count: r.get(6)?,
                     event_count: r.get(7)?,
                 },
+                pending: None,
             })
         })
         .optional()?)
@@ -364,10 +433,18 @@ fn write_event(
                         regression_count: 0,
                         event_count: 0,
                     },
+                    pending: None,
                 }
             }
         };
         caches.issues.insert(key.clone(), work);
+        if new_issue {
+            caches.before.entry(key.clone()).or_insert(None);
+        }
+    }
+    if !caches.before.contains_key(&key) {
+        let snapshot = caches.issues.get(&key).cloned();
+        caches.before.insert(key.clone(), snapshot);
     }
     // Decide how the event's release compares with the resolve release.
     let status_release = caches.issues[&key].lifecycle.status_release.clone();
@@ -389,28 +466,20 @@ fn write_event(
         .ok_or_else(|| StorageError::Backend("issue vanished from the job cache".into()))?;
     let transition = work.lifecycle.apply_event(at.max(b.received_ms), order);
     let issue_id = work.id;
-    let lc = &work.lifecycle;
-    conn.prepare_cached(
-        "UPDATE issues SET status = ?2, status_release = ?3, ignore_until_count = ?4,
-           ignore_until_time = ?5, is_regression = ?6, regression_count = ?7, event_count = ?8,
-           last_seen = MAX(last_seen, ?9), first_seen = MIN(first_seen, ?9), level = ?10,
-           title = ?11, last_release = COALESCE(?12, last_release)
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        issue_id,
-        lc.status.as_str(),
-        lc.status_release,
-        lc.ignore_until_count,
-        lc.ignore_until_time,
-        lc.is_regression,
-        lc.regression_count,
-        lc.event_count,
-        at,
-        ev.level,
-        ev.title,
-        ev.release
-    ])?;
+    let touch = work.pending.get_or_insert_with(|| IssueTouch {
+        first_seen: at,
+        last_seen: at,
+        level: ev.level.clone(),
+        title: ev.title.clone(),
+        last_release: None,
+    });
+    touch.first_seen = touch.first_seen.min(at);
+    touch.last_seen = touch.last_seen.max(at);
+    touch.level.clone_from(&ev.level);
+    touch.title.clone_from(&ev.title);
+    if ev.release.is_some() {
+        touch.last_release.clone_from(&ev.release);
+    }
     conn.prepare_cached(
         "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, release,
            environment, title, user_key, trace_id, dict_id, payload)

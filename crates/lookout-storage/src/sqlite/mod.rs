@@ -71,59 +71,50 @@ impl SqliteOptions {
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
-    sender: RwLock<Option<mpsc::Sender<writer::Job>>>,
+    sender: RwLock<Option<mpsc::Sender<writer::Msg>>>,
     queue_capacity: usize,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<ReadPool>,
-    ingest_tx: RwLock<Option<mpsc::Sender<IngestRequest>>>,
-    collector_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     dicts: Arc<DictCache>,
 }
 
-type IngestReply = tokio::sync::oneshot::Sender<Result<Vec<EventResult>>>;
-type IngestRequest = (IngestBatch, IngestReply);
+/// How often the WAL is checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// Gathers queued envelopes into one writer job, so that the additive
-/// counters of many envelopes are aggregated and written once.
-fn run_collector(
-    mut rx: mpsc::Receiver<IngestRequest>,
-    writer: mpsc::Sender<writer::Job>,
-    max_batch: usize,
-) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut reqs = vec![first];
-        while reqs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => reqs.push(r),
-                Err(_) => break,
-            }
+/// Copies committed WAL frames into the database file in the background
+/// (PASSIVE: never blocks the writer or readers), and truncates the WAL on
+/// shutdown. Ends when `stop` receives or is dropped.
+fn run_checkpointer(path: &Path, busy: Duration, stop: std::sync::mpsc::Receiver<()>) {
+    let conn = match Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "checkpoint thread cannot open the database");
+            return;
         }
-        let (batches, replies): (Vec<IngestBatch>, Vec<IngestReply>) = reqs.into_iter().unzip();
-        let (job, done) = writer::job(move |c| ingest::write_batches(c, &batches));
-        if writer.blocking_send(job).is_err() {
-            for r in replies {
-                let _ = r.send(Err(StorageError::Closed));
-            }
-            continue;
+    };
+    let _ = conn.busy_timeout(busy);
+    let _ = conn.pragma_update(None, "synchronous", "FULL");
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        if let Err(e) = checkpoint("PASSIVE") {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
-        match done.blocking_recv() {
-            Ok(Ok(results)) => {
-                for (r, res) in replies.into_iter().zip(results) {
-                    let _ = r.send(res);
-                }
-            }
-            Ok(Err(e)) => {
-                let msg = e.to_string();
-                for r in replies {
-                    let _ = r.send(Err(StorageError::Backend(msg.clone())));
-                }
-            }
-            Err(_) => {
-                for r in replies {
-                    let _ = r.send(Err(StorageError::Closed));
-                }
-            }
-        }
+    }
+    if let Err(e) = checkpoint("TRUNCATE") {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
     }
 }
 
@@ -202,6 +193,11 @@ impl SqliteStore {
         )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // The writer still checkpoints after commits that take the WAL past
+        // 1000 pages, which lets the WAL restart from its beginning; the
+        // checkpoint thread (see `run_checkpointer`) copies pages in between,
+        // so that inline checkpoint finds little left to do.
+        conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
         migrations::ensure_table(&conn).map_err(|e| match e {
             StorageError::Backend(reason) => StorageError::NotWritable {
                 path: path.clone(),
@@ -236,12 +232,13 @@ impl SqliteStore {
             .name("lookout-sqlite-writer".into())
             .spawn(move || writer::run(conn, rx, max_batch))
             .map_err(|e| StorageError::Backend(format!("cannot start writer thread: {e}")))?;
-        let (itx, irx) = mpsc::channel(opts.queue_capacity.max(1));
-        let writer_tx = tx.clone();
-        let collector = std::thread::Builder::new()
-            .name("lookout-ingest-collector".into())
-            .spawn(move || run_collector(irx, writer_tx, max_batch))
-            .map_err(|e| StorageError::Backend(format!("cannot start collector thread: {e}")))?;
+        let (ckpt_tx, ckpt_rx) = std::sync::mpsc::channel::<()>();
+        let ckpt_path = path.clone();
+        let ckpt_timeout = opts.busy_timeout;
+        let checkpointer = std::thread::Builder::new()
+            .name("lookout-sqlite-checkpoint".into())
+            .spawn(move || run_checkpointer(&ckpt_path, ckpt_timeout, ckpt_rx))
+            .map_err(|e| StorageError::Backend(format!("cannot start checkpoint thread: {e}")))?;
         Ok(SqliteStore {
             readers: Arc::new(ReadPool {
                 path: path.clone(),
@@ -252,8 +249,7 @@ impl SqliteStore {
             sender: RwLock::new(Some(tx)),
             queue_capacity: opts.queue_capacity.max(1),
             writer_thread: Mutex::new(Some(handle)),
-            ingest_tx: RwLock::new(Some(itx)),
-            collector_thread: Mutex::new(Some(collector)),
+            checkpointer: Mutex::new(Some((ckpt_tx, checkpointer))),
             dicts: Arc::new(DictCache::default()),
         })
     }
@@ -263,7 +259,7 @@ impl SqliteStore {
         &self.path
     }
 
-    fn sender(&self) -> Result<mpsc::Sender<writer::Job>> {
+    fn sender(&self) -> Result<mpsc::Sender<writer::Msg>> {
         self.sender.read().clone().ok_or(StorageError::Closed)
     }
 
@@ -275,7 +271,7 @@ impl SqliteStore {
     ) -> Result<T> {
         let (job, rx) = writer::job(f);
         self.sender()?
-            .send(job)
+            .send(writer::Msg::Job(job))
             .await
             .map_err(|_| StorageError::Closed)?;
         rx.await.map_err(|_| StorageError::Closed)?
@@ -288,10 +284,12 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (job, rx) = writer::job(f);
-        self.sender()?.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StorageError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => StorageError::Closed,
-        })?;
+        self.sender()?
+            .try_send(writer::Msg::Job(job))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StorageError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StorageError::Closed,
+            })?;
         rx.await.map_err(|_| StorageError::Closed)?
     }
 
@@ -678,24 +676,21 @@ impl Store for SqliteStore {
     }
 
     fn write_queue_depth(&self) -> usize {
-        let writes = match &*self.sender.read() {
+        match &*self.sender.read() {
             Some(s) => self.queue_capacity - s.capacity(),
             None => 0,
-        };
-        let ingest = match &*self.ingest_tx.read() {
-            Some(s) => self.queue_capacity - s.capacity(),
-            None => 0,
-        };
-        writes + ingest
+        }
     }
 
     async fn ingest(&self, batch: IngestBatch) -> Result<Vec<EventResult>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let sender = self.ingest_tx.read().clone().ok_or(StorageError::Closed)?;
-        sender.try_send((batch, tx)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StorageError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => StorageError::Closed,
-        })?;
+        let sender = self.sender()?;
+        sender
+            .try_send(writer::Msg::Ingest(Box::new(batch), tx))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StorageError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StorageError::Closed,
+            })?;
         rx.await.map_err(|_| StorageError::Closed)?
     }
 
@@ -938,16 +933,6 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) -> Result<()> {
-        // Dropping the ingest sender lets the collector drain and exit; it
-        // holds a writer sender, so join it before the writer.
-        self.ingest_tx.write().take();
-        let collector = self.collector_thread.lock().take();
-        if let Some(h) = collector {
-            tokio::task::spawn_blocking(move || h.join())
-                .await
-                .map_err(|e| StorageError::Backend(e.to_string()))?
-                .map_err(|_| StorageError::Backend("collector thread panicked".into()))?;
-        }
         // Dropping the last sender lets the writer drain the queue and exit.
         self.sender.write().take();
         let handle = self.writer_thread.lock().take();
@@ -956,6 +941,14 @@ impl Store for SqliteStore {
                 .await
                 .map_err(|e| StorageError::Backend(e.to_string()))?
                 .map_err(|_| StorageError::Backend("writer thread panicked".into()))?;
+        }
+        let ckpt = self.checkpointer.lock().take();
+        if let Some((stop, h)) = ckpt {
+            let _ = stop.send(());
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(|e| StorageError::Backend(e.to_string()))?
+                .map_err(|_| StorageError::Backend("checkpoint thread panicked".into()))?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 use crate::{Result, StorageError};
 use lookout_metrics::{Histogram, LATENCY_BUCKETS};
+use lookout_model::errors::{EventResult, IngestBatch};
 use rusqlite::Connection;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -32,6 +33,18 @@ pub(crate) struct JobOutcome {
 /// the writer cannot run it (the transaction failed to begin), so that it
 /// can tell its caller.
 pub(crate) type Job = Box<dyn FnOnce(Option<&Connection>) -> JobOutcome + Send>;
+
+/// Where an envelope's results go once its commit is durable.
+pub(crate) type IngestReply = oneshot::Sender<Result<Vec<EventResult>>>;
+
+/// What the writer thread receives.
+pub(crate) enum Msg {
+    /// A generic write.
+    Job(Job),
+    /// An envelope's records. Envelopes of one commit are written together
+    /// so their additive counters are aggregated (see `ingest.rs`).
+    Ingest(Box<IngestBatch>, IngestReply),
+}
 
 /// Wraps a closure returning `Result<T>` into a job plus the receiver its
 /// caller awaits.
@@ -94,20 +107,29 @@ impl WriterMetrics {
 
 /// Runs the writer loop until every sender is dropped and the queue is
 /// drained.
-pub(crate) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+pub(crate) fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, max_batch: usize) {
     let metrics = WriterMetrics::new();
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut envelopes: Vec<(Box<IngestBatch>, IngestReply)> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
+        let mut take = |m: Msg| match m {
+            Msg::Job(j) => jobs.push(j),
+            Msg::Ingest(b, r) => envelopes.push((b, r)),
+        };
+        take(first);
+        let mut n = 1;
+        while n < max_batch {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(m) => {
+                    take(m);
+                    n += 1;
+                }
                 Err(_) => break,
             }
         }
         let started = Instant::now();
-        metrics.batch_size.observe(batch.len() as f64);
-        commit_batch(&conn, &mut batch);
+        metrics.batch_size.observe(n as f64);
+        commit_batch(&conn, &mut jobs, &mut envelopes);
         metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -115,7 +137,11 @@ pub(crate) fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usiz
     tracing::debug!("storage writer drained and stopped");
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    envelopes: &mut Vec<(Box<IngestBatch>, IngestReply)>,
+) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = format!("cannot begin a write transaction: {e}");
         tracing::error!(error = %e, "storage write transaction failed to begin");
@@ -123,9 +149,12 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
             let outcome = job(None);
             (outcome.done)(Err(msg.clone()));
         }
+        for (_, reply) in envelopes.drain(..) {
+            let _ = reply.send(Err(StorageError::Backend(msg.clone())));
+        }
         return;
     }
-    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len() + 1);
     for job in batch.drain(..) {
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             let outcome = job(None);
@@ -148,6 +177,44 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
                 let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
             }
         }
+    }
+    if !envelopes.is_empty() {
+        let (batches, replies): (Vec<Box<IngestBatch>>, Vec<IngestReply>) =
+            envelopes.drain(..).unzip();
+        let written = conn
+            .execute_batch("SAVEPOINT ingest")
+            .map_err(StorageError::from)
+            .and_then(|()| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    super::ingest::write_batches(conn, &batches)
+                }))
+                .unwrap_or_else(|_| Err(StorageError::Backend("ingest write panicked".into())))
+            });
+        let results = match written {
+            Ok(r) => {
+                let _ = conn.execute_batch("RELEASE ingest");
+                Ok(r)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing a group of envelopes failed");
+                let _ = conn.execute_batch("ROLLBACK TO ingest; RELEASE ingest");
+                Err(e.to_string())
+            }
+        };
+        completions.push(Box::new(move |committed: Result<(), String>| {
+            match (committed, results) {
+                (Ok(()), Ok(results)) => {
+                    for (reply, r) in replies.into_iter().zip(results) {
+                        let _ = reply.send(r);
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(StorageError::Backend(e.clone())));
+                    }
+                }
+            }
+        }));
     }
     let result = conn.execute_batch("COMMIT").map_err(|e| {
         tracing::error!(error = %e, "storage commit failed");
