@@ -913,7 +913,12 @@ impl Store for SqliteStore {
             let c = Connection::open(&path)?;
             c.busy_timeout(Duration::from_secs(5))?;
             let before: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-            c.execute_batch(&format!("PRAGMA incremental_vacuum({max_pages})"))?;
+            // Each step of this pragma frees one page: step it to the end.
+            let mut stmt = c.prepare(&format!("PRAGMA incremental_vacuum({max_pages})"))?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            drop(stmt);
             let after: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
             Ok((before - after).max(0) as u64)
         })
@@ -1117,6 +1122,80 @@ mod tests {
                 .unwrap()
                 .expect("queued envelopes are stored once the writer frees up");
         }
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_gives_the_space_back_to_the_file_system() {
+        use lookout_model::errors::NewEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(opts(dir.path())).unwrap();
+        let (p, _) = store
+            .create_project(NewProject { name: "p".into() })
+            .await
+            .unwrap();
+        // 4,000 events with incompressible 2 KB payloads, received long ago.
+        for chunk in 0..40 {
+            let events = (0..100)
+                .map(|i| {
+                    let n: u32 = chunk * 100 + i;
+                    let mut id = [0u8; 16];
+                    id[..4].copy_from_slice(&n.to_be_bytes());
+                    let payload: Vec<u8> = (0..2048u32)
+                        .map(|k| (k.wrapping_mul(2_654_435_761).wrapping_add(n) >> 13) as u8)
+                        .collect();
+                    NewEvent {
+                        event_id: id,
+                        grouping_hash: "h".into(),
+                        grouping_version: "t".into(),
+                        title: "t".into(),
+                        culprit: String::new(),
+                        level: "error".into(),
+                        exception_type: None,
+                        platform: None,
+                        timestamp_ms: 1_000,
+                        release: None,
+                        environment: None,
+                        user_key: None,
+                        trace_id: None,
+                        tags: vec![],
+                        dict_id: 0,
+                        payload,
+                    }
+                })
+                .collect();
+            store
+                .ingest(IngestBatch {
+                    project_id: p.id,
+                    received_ms: 1_000,
+                    events,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        // Let the checkpoint thread move everything into the main file.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let size = || std::fs::metadata(store.path()).unwrap().len();
+        let before = size();
+        assert!(before > 8_000_000, "{before}");
+        loop {
+            let r = store
+                .enforce_retention(p.id, 2_000, u64::MAX, 1000)
+                .await
+                .unwrap();
+            if r.events < 1000 {
+                break;
+            }
+        }
+        let freed = store.reclaim_space(1_000_000).await.unwrap();
+        assert!(freed > 3000, "free pages handed back: {freed}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let after = size();
+        assert!(
+            after < before / 4,
+            "the file shrank after retention: {before} -> {after}"
+        );
         store.close().await.unwrap();
     }
 
