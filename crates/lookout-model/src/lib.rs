@@ -113,6 +113,19 @@ pub struct ApiToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A logged-in browser session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSession {
+    /// SHA-256 of the cookie secret.
+    pub id_hash: String,
+    /// Whose session it is.
+    pub user_id: i64,
+    /// The token forms must carry.
+    pub csrf_token: String,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// One applied schema migration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedMigration {

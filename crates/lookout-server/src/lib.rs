@@ -12,6 +12,7 @@ pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -103,6 +104,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/events/{event_id}/attachments/{id}",
             get(routes::api::download_attachment),
         )
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(DefaultBodyLimit::max(1024 * 1024))

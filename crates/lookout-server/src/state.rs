@@ -20,6 +20,7 @@ struct Inner {
     config: Config,
     started: Instant,
     shutting_down: AtomicBool,
+    login_limiter: crate::ui::session::LoginLimiter,
 }
 
 impl AppState {
@@ -45,6 +46,7 @@ impl AppState {
                 config,
                 started: Instant::now(),
                 shutting_down: AtomicBool::new(false),
+                login_limiter: Default::default(),
             }),
         }
     }
@@ -59,6 +61,10 @@ impl AppState {
     /// The effective configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+    /// Failed-login bookkeeping.
+    pub fn login_limiter(&self) -> &crate::ui::session::LoginLimiter {
+        &self.inner.login_limiter
     }
     /// Seconds since the server started.
     pub fn uptime_seconds(&self) -> f64 {

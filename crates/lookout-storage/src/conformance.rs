@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 /// Runs every check against `store`, which must be freshly migrated and
 /// empty.
 pub async fn run_all(store: &dyn Store) {
+    sessions_live_until_they_expire_or_end(store).await;
     migrations_are_current(store).await;
     probe_write_succeeds(store).await;
     projects_get_unique_slugs_and_a_key(store).await;
@@ -2737,4 +2738,54 @@ async fn a_failing_envelope_does_not_sink_concurrent_ones(store: &dyn Store) {
             .len(),
         1
     );
+}
+
+async fn sessions_live_until_they_expire_or_end(store: &dyn Store) {
+    use lookout_model::WebSession;
+    let first = store
+        .create_first_admin(NewUser {
+            email: "first@example.com".into(),
+            password_hash: "$argon2id$x".into(),
+            is_admin: true,
+        })
+        .await
+        .expect("first admin");
+    let first = first.expect("no user existed, so setup creates the admin");
+    assert!(first.is_admin);
+    assert!(store.count_users().await.unwrap() >= 1);
+    let again = store
+        .create_first_admin(NewUser {
+            email: "second@example.com".into(),
+            password_hash: "x".into(),
+            is_admin: true,
+        })
+        .await
+        .unwrap();
+    assert!(again.is_none(), "setup is closed once a user exists");
+    assert_eq!(store.get_user(first.id).await.unwrap(), Some(first.clone()));
+    let now = Utc::now();
+    let s = WebSession {
+        id_hash: "s".repeat(64),
+        user_id: first.id,
+        csrf_token: "csrf".into(),
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    store.create_session(s.clone()).await.unwrap();
+    let (found, user) = store
+        .find_session(&s.id_hash, now)
+        .await
+        .unwrap()
+        .expect("live session found");
+    assert_eq!(found.csrf_token, "csrf");
+    assert_eq!(user.id, first.id);
+    assert!(
+        store
+            .find_session(&s.id_hash, now + chrono::Duration::hours(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired sessions are not found"
+    );
+    store.delete_session(&s.id_hash).await.unwrap();
+    assert!(store.find_session(&s.id_hash, now).await.unwrap().is_none());
 }

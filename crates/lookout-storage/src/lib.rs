@@ -26,7 +26,7 @@ use lookout_model::errors::{
 };
 use lookout_model::settings::ProjectSettings;
 use lookout_model::{
-    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User,
+    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User, WebSession,
 };
 use std::time::Duration;
 
@@ -192,6 +192,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_user(&self, new: NewUser) -> Result<User>;
     /// Looks a user up by e-mail, with its password hash.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
+
+    /// How many users exist (0 means first-run setup is open).
+    async fn count_users(&self) -> Result<u64>;
+    /// One user.
+    async fn get_user(&self, id: i64) -> Result<Option<User>>;
+    /// Creates the first administrator, only if no user exists yet
+    /// (atomically: two concurrent setups cannot both succeed).
+    async fn create_first_admin(&self, new: NewUser) -> Result<Option<User>>;
+    /// Stores a browser session.
+    async fn create_session(&self, s: WebSession) -> Result<()>;
+    /// A live session and its user.
+    async fn find_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(WebSession, User)>>;
+    /// Ends a session.
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
 
     /// Stores a new API token.
     async fn create_api_token(&self, new: NewApiToken) -> Result<ApiToken>;

@@ -70,6 +70,17 @@ pub struct IssueListParams {
     cursor: Option<String>,
 }
 
+impl IssueListParams {
+    /// The free-text query as typed.
+    pub fn query_text(&self) -> &str {
+        self.query.as_deref().unwrap_or("")
+    }
+    /// The status filter as given (default `unresolved`).
+    pub fn status_text(&self) -> &str {
+        self.status.as_deref().unwrap_or("unresolved")
+    }
+}
+
 /// Turns the API parameters into a storage query. `query` holds free words
 /// and `key:value` terms; `is:<status>` and `level:` are understood too.
 pub fn issue_query(p: IssueListParams) -> Result<IssueQuery, ApiError> {

@@ -35,6 +35,7 @@ macro_rules! migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(1, "foundation", "0001_foundation"),
     migration!(2, "errors", "0002_errors"),
+    migration!(3, "accounts", "0003_accounts"),
 ];
 
 /// The highest version this binary knows.

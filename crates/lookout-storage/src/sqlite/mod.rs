@@ -20,7 +20,7 @@ use lookout_model::errors::{
 };
 use lookout_model::settings::ProjectSettings;
 use lookout_model::{
-    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User,
+    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User, WebSession,
 };
 use migrations::ms_to_time;
 use parking_lot::{Mutex, RwLock};
@@ -606,6 +606,110 @@ impl Store for SqliteStore {
                 |r| Ok((row_user(r)?, r.get(4)?)),
             )
             .optional()?)
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: i64) -> Result<Option<User>> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, email, is_admin, created_at FROM users WHERE id = ?1",
+                [id],
+                row_user,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_first_admin(&self, new: NewUser) -> Result<Option<User>> {
+        self.write(move |c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+            if n > 0 {
+                return Ok(None);
+            }
+            c.execute(
+                "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (?1, ?2, 1, ?3)",
+                params![new.email, new.password_hash, now_ms()],
+            )?;
+            let id = c.last_insert_rowid();
+            Ok(Some(c.query_row(
+                "SELECT id, email, is_admin, created_at FROM users WHERE id = ?1",
+                [id],
+                row_user,
+            )?))
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: WebSession) -> Result<()> {
+        self.write(move |c| {
+            // Sweep expired sessions while we are here.
+            c.execute("DELETE FROM sessions WHERE expires_at < ?1", [now_ms()])?;
+            c.execute(
+                "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    s.id_hash,
+                    s.user_id,
+                    s.csrf_token,
+                    now_ms(),
+                    s.expires_at.timestamp_millis()
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(WebSession, User)>> {
+        let h = id_hash.to_string();
+        let now = now.timestamp_millis();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT s.id_hash, s.user_id, s.csrf_token, s.expires_at,
+                        u.id, u.email, u.is_admin, u.created_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+                params![h, now],
+                |r| {
+                    Ok((
+                        WebSession {
+                            id_hash: r.get(0)?,
+                            user_id: r.get(1)?,
+                            csrf_token: r.get(2)?,
+                            expires_at: ms_to_time(r.get(3)?),
+                        },
+                        User {
+                            id: r.get(4)?,
+                            email: r.get(5)?,
+                            is_admin: r.get(6)?,
+                            created_at: ms_to_time(r.get(7)?),
+                        },
+                    ))
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let h = id_hash.to_string();
+        self.write(move |c| {
+            c.execute("DELETE FROM sessions WHERE id_hash = ?1", [h])?;
+            Ok(())
         })
         .await
     }

@@ -1,0 +1,2 @@
+DROP TABLE project_members;
+DROP TABLE sessions;
