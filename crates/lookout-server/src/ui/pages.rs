@@ -527,6 +527,27 @@ fn issue_row(i: &Issue) -> Markup {
     }
 }
 
+/// A server-rendered SVG bar chart of hourly counts, bucketed by day.
+fn bar_chart(hourly: &[(i64, i64)]) -> Markup {
+    let today = chrono::Utc::now().timestamp().div_euclid(86_400);
+    let mut days = [0i64; 14];
+    for (hour, count) in hourly {
+        let age = today - hour.div_euclid(24);
+        if (0..14).contains(&age) {
+            days[13 - age as usize] += count;
+        }
+    }
+    let max = days.iter().copied().max().unwrap_or(0).max(1);
+    html! {
+        svg.chart viewBox="0 0 280 60" role="img" aria-label="events per day" {
+            @for (i, d) in days.iter().enumerate() {
+                @let h = (d * 56 / max).max(if *d > 0 { 2 } else { 0 });
+                rect x=(i * 20 + 2) y=(58 - h) width="16" height=(h) { title { (d) " events" } }
+            }
+        }
+    }
+}
+
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
 }
@@ -663,6 +684,8 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
         None => None,
     };
     let feedback = store.issue_feedback(id).await.map_err(server_error)?;
+    let since = chrono::Utc::now().timestamp().div_euclid(3600) - 24 * 14;
+    let hourly = store.issue_hourly(id, since).await.map_err(server_error)?;
     let body = html! {
         p { a href={ "/projects/" (issue.project_id) "/issues" } { "← Issues" } }
         h1 #issue-title { (issue.title) }
@@ -679,13 +702,26 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
             button.secondary name="status" value="ignored" type="submit" { "Ignore" }
             button.secondary name="status" value="unresolved" type="submit" { "Reopen" }
         }
+        @if !hourly.is_empty() {
+            section #events-chart {
+                h2 { "Events, last 14 days" }
+                (bar_chart(&hourly))
+            }
+        }
         @if !tags.is_empty() {
             section #tags {
                 h2 { "Tags" }
-                div.tags {
-                    @for t in &tags {
+                @for t in &tags {
+                    div.tag-breakdown {
+                        h3.tag-key { (t.key) }
                         @for v in &t.top {
-                            span.tag { span.tag-key { (t.key) } " = " span.tag-value { (v.value) } " " span.muted { "(" (v.count) ")" } }
+                            @let pct = if t.total > 0 { v.count * 100 / t.total } else { 0 };
+                            div.tag {
+                                span.tag-value { (v.value) }
+                                // SVG, not a style attribute: the CSP allows no inline styles.
+                                svg.bar viewBox="0 0 100 6" preserveAspectRatio="none" { rect width=(pct) height="6" {} }
+                                span.muted { (pct) "% (" (v.count) ")" }
+                            }
                         }
                     }
                 }
