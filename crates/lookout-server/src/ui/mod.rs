@@ -36,7 +36,20 @@ pub fn routes() -> Router<AppState> {
         .route("/issues/{id}/status", post(pages::issue_status))
         .route("/issues/{id}/latest.json", get(pages::latest_event_json))
         .route("/static/app.css", get(stylesheet))
+        .route("/favicon.ico", get(favicon))
         .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// A small SVG icon (browsers ask for one on every first visit).
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="none" stroke="#2b59c3" stroke-width="2"/><circle cx="8" cy="8" r="2" fill="#2b59c3"/></svg>"##,
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -143,6 +143,7 @@ pub struct SetupForm {
     email: String,
     password: String,
     password_confirm: String,
+    #[serde(default)]
     csrf_token: String,
 }
 
@@ -249,6 +250,7 @@ pub async fn login_form(
 pub struct LoginForm {
     email: String,
     password: String,
+    #[serde(default)]
     csrf_token: String,
 }
 
@@ -315,6 +317,7 @@ fn dummy_hash() -> &'static str {
 /// A form with only the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     csrf_token: String,
 }
 
@@ -390,6 +393,7 @@ pub async fn projects(State(state): State<AppState>, viewer: Viewer) -> Page {
 #[derive(Debug, Deserialize)]
 pub struct NewProjectForm {
     name: String,
+    #[serde(default)]
     csrf_token: String,
 }
 
@@ -571,7 +575,11 @@ fn render_frames(frames: &[Value]) -> Markup {
                 summary {
                     span.frame-function { (function) }
                     " in "
-                    span.frame-module { (module) }
+                    @if f.get("module").and_then(Value::as_str).is_some() {
+                        span.frame-module { (module) }
+                    } @else {
+                        span.frame-filename { (module) }
+                    }
                     @if let Some(l) = f.get("lineno").and_then(Value::as_i64) { span.muted { " line " (l) } }
                 }
                 @let pre = f.get("pre_context").and_then(Value::as_array);
@@ -693,7 +701,7 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
         p {
             span #issue-status .badge .(issue.status.as_str()) { (issue.status.as_str()) }
             @if issue.is_regression { " " span #regression-badge .badge.regression { "regression" } }
-            " · " span #issue-count { (issue.count) } " events · " (issue.user_count) " users · first seen " (relative_time(issue.first_seen)) " · last seen " (relative_time(issue.last_seen))
+            " · " span #issue-count { (issue.count) } (if issue.count == 1 { " event · " } else { " events · " }) (issue.user_count) (if issue.user_count == 1 { " user" } else { " users" }) " · first seen " (relative_time(issue.first_seen)) " · last seen " (relative_time(issue.last_seen))
         }
         form #issue-actions .actions method="post" action={ "/issues/" (issue.id) "/status" } {
             input type="hidden" name="csrf_token" value=(viewer.session.csrf_token);
@@ -701,6 +709,14 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
             button.secondary name="status" value="resolved_in_next_release" type="submit" { "Resolve in next release" }
             button.secondary name="status" value="ignored" type="submit" { "Ignore" }
             button.secondary name="status" value="unresolved" type="submit" { "Reopen" }
+        }
+        @match &latest {
+            Some(ev) => {
+                h2 { "Latest event " span.muted { (ev.summary.event_id) } }
+                p { a #raw-json href={ "/issues/" (issue.id) "/latest.json" } { "Download raw JSON" } }
+                (render_event(&ev.event))
+            }
+            None => { div.empty-state { "The events of this issue are gone (retention)." } }
         }
         @if !hourly.is_empty() {
             section #events-chart {
@@ -735,14 +751,6 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
                 }
             }
         }
-        @match &latest {
-            Some(ev) => {
-                h2 { "Latest event " span.muted { (ev.summary.event_id) } }
-                p { a #raw-json href={ "/issues/" (issue.id) "/latest.json" } { "Download raw JSON" } }
-                (render_event(&ev.event))
-            }
-            None => { div.empty-state { "The events of this issue are gone (retention)." } }
-        }
     };
     Ok(html_page(
         StatusCode::OK,
@@ -754,6 +762,7 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
 #[derive(Debug, Deserialize)]
 pub struct StatusForm {
     status: String,
+    #[serde(default)]
     csrf_token: String,
 }
 
