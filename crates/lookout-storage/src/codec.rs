@@ -110,15 +110,25 @@ pub fn compress(data: &[u8], dict: Option<&Dict>) -> Result<(i64, Vec<u8>)> {
 /// 1 MiB on ingest; transactions may be larger).
 pub const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
 
+/// The output size to reserve: the frame header's content size (our
+/// frames always carry it), never more than [`MAX_DECOMPRESSED`].
+fn output_capacity(data: &[u8]) -> usize {
+    match zstd::zstd_safe::get_frame_content_size(data) {
+        Ok(Some(n)) => (n as usize).min(MAX_DECOMPRESSED),
+        _ => MAX_DECOMPRESSED,
+    }
+}
+
 /// Decompresses a payload compressed with `dict` (or none).
 pub fn decompress(data: &[u8], dict: Option<&Dict>) -> Result<Vec<u8>> {
     let map = |e: std::io::Error| StorageError::Backend(format!("stored payload is damaged: {e}"));
+    let capacity = output_capacity(data);
     match dict {
-        None => zstd::bulk::decompress(data, MAX_DECOMPRESSED).map_err(map),
+        None => zstd::bulk::decompress(data, capacity).map_err(map),
         Some(d) => {
             let mut dec =
                 zstd::bulk::Decompressor::with_prepared_dictionary(&d.decoder).map_err(map)?;
-            dec.decompress(data, MAX_DECOMPRESSED).map_err(map)
+            dec.decompress(data, capacity).map_err(map)
         }
     }
 }
@@ -189,5 +199,7 @@ mod tests {
         assert_eq!(decompress(&small, Some(&dict)).unwrap(), samples[5]);
         assert!(decompress(&small, None).is_err(), "needs its dictionary");
         assert!(decompress(b"garbage", None).is_err());
+        // The output buffer is sized from the frame header, not the cap.
+        assert!(decompress(&plain, None).unwrap().capacity() < 64 * 1024);
     }
 }
