@@ -48,6 +48,37 @@ pub struct Processed {
     pub plain_compressed: u64,
 }
 
+impl Processed {
+    fn new(ctx: &ItemContext<'_>) -> Self {
+        Processed {
+            batch: IngestBatch {
+                project_id: ctx.project_id,
+                received_ms: ctx.received_ms,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Adds the accepted and filtered counts to the batch's outcomes.
+    fn count_outcomes(&mut self) {
+        let counts = [
+            (Outcome::Accepted, "error", self.batch.events.len() as i64),
+            (
+                Outcome::Accepted,
+                "transaction",
+                self.batch.transactions.len() as i64,
+            ),
+            (Outcome::Filtered, "error", self.filtered as i64),
+        ];
+        for (outcome, category, n) in counts {
+            if n > 0 {
+                self.batch.outcomes.push((outcome, category.into(), n));
+            }
+        }
+    }
+}
+
 fn invalid(item: &str, index: usize, e: impl std::fmt::Display) -> IngestError {
     IngestError::Invalid(format!("{item} item {index} is not valid JSON: {e}"))
 }
@@ -88,14 +119,7 @@ fn ms(secs: f64) -> i64 {
 
 /// Processes every item of `env`.
 pub fn process_envelope(env: &Envelope, ctx: &ItemContext<'_>) -> Result<Processed, IngestError> {
-    let mut out = Processed {
-        batch: IngestBatch {
-            project_id: ctx.project_id,
-            received_ms: ctx.received_ms,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut out = Processed::new(ctx);
     for (i, item) in env.items.iter().enumerate() {
         process_item(i, item, ctx, &mut out)?;
     }
@@ -104,36 +128,13 @@ pub fn process_envelope(env: &Envelope, ctx: &ItemContext<'_>) -> Result<Process
             .envelope_event_id
             .map(|id| lookout_model::errors::event_id_hex(&id));
     }
-    let accepted = out.batch.events.len() as i64;
-    if accepted > 0 {
-        out.batch
-            .outcomes
-            .push((Outcome::Accepted, "error".into(), accepted));
-    }
-    let tx = out.batch.transactions.len() as i64;
-    if tx > 0 {
-        out.batch
-            .outcomes
-            .push((Outcome::Accepted, "transaction".into(), tx));
-    }
-    if out.filtered > 0 {
-        out.batch
-            .outcomes
-            .push((Outcome::Filtered, "error".into(), out.filtered as i64));
-    }
+    out.count_outcomes();
     Ok(out)
 }
 
 /// Processes one legacy `/store/` body: a single event.
 pub fn process_store_body(body: &[u8], ctx: &ItemContext<'_>) -> Result<Processed, IngestError> {
-    let mut out = Processed {
-        batch: IngestBatch {
-            project_id: ctx.project_id,
-            received_ms: ctx.received_ms,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut out = Processed::new(ctx);
     let value: Value = serde_json::from_slice(body).map_err(|e| invalid("event", 0, e))?;
     let is_transaction = str_of(&value, "type") == Some("transaction");
     if is_transaction {
@@ -141,17 +142,7 @@ pub fn process_store_body(body: &[u8], ctx: &ItemContext<'_>) -> Result<Processe
     } else {
         process_event(0, value, body, ctx, &mut out)?;
     }
-    let n = out.batch.events.len() as i64;
-    if n > 0 {
-        out.batch
-            .outcomes
-            .push((Outcome::Accepted, "error".into(), n));
-    }
-    if out.filtered > 0 {
-        out.batch
-            .outcomes
-            .push((Outcome::Filtered, "error".into(), out.filtered as i64));
-    }
+    out.count_outcomes();
     Ok(out)
 }
 

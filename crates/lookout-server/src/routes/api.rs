@@ -445,6 +445,12 @@ pub struct LimitParams {
     limit: Option<usize>,
 }
 
+impl LimitParams {
+    fn get(&self, default: usize, max: usize) -> usize {
+        self.limit.unwrap_or(default).clamp(1, max)
+    }
+}
+
 /// `GET /api/v1/projects/{id}/transactions`.
 pub async fn list_transactions(
     State(state): State<AppState>,
@@ -453,10 +459,7 @@ pub async fn list_transactions(
     Query(p): Query<LimitParams>,
 ) -> ApiResult {
     project(&state, id).await?;
-    let items = state
-        .store()
-        .list_transactions(id, p.limit.unwrap_or(50).clamp(1, 500))
-        .await?;
+    let items = state.store().list_transactions(id, p.get(50, 500)).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -468,10 +471,7 @@ pub async fn list_check_ins(
     Query(p): Query<LimitParams>,
 ) -> ApiResult {
     project(&state, id).await?;
-    let items = state
-        .store()
-        .list_check_ins(id, p.limit.unwrap_or(50).clamp(1, 500))
-        .await?;
+    let items = state.store().list_check_ins(id, p.get(50, 500)).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -483,10 +483,7 @@ pub async fn list_logs(
     Query(p): Query<LimitParams>,
 ) -> ApiResult {
     project(&state, id).await?;
-    let items = state
-        .store()
-        .list_logs(id, p.limit.unwrap_or(100).clamp(1, 1000))
-        .await?;
+    let items = state.store().list_logs(id, p.get(100, 1000)).await?;
     Ok(Json(json!({ "items": items })))
 }
 
