@@ -825,3 +825,29 @@ def test_screenshots_and_mobile_layout(server, sentry, browser):
     overflow = b.horizontal_overflow()
     b.check(overflow == 0, f"the issue list scrolls sideways by {overflow}px at {MOBILE[0]}px wide")
     assert not b.csp_violations(), b.csp_violations()
+
+
+@pytest.mark.timeout_s(180)
+def test_newer_and_older_event_navigation(server, sentry, browser):
+    """The issue page shows the latest event and steps to older and newer
+    ones; each link shows a different event of the same issue."""
+    create_user(server, ADMIN_EMAIL, ADMIN_PASSWORD, admin=True)
+    project = server.create_project("Navigation")
+    sentry.init(project, release="nav@1.0", environment="production")
+    ids = [capture_call(average_basket, []) for _ in range(3)]
+    sentry.flush()
+    issue_id = server.api.issue_for_event(project.id, ids[-1])["id"]
+
+    b = browser.use(server.base_url)
+    ui_login(b, ADMIN_EMAIL, ADMIN_PASSWORD)
+    b.get(f"/issues/{issue_id}")
+    shown = [b.find("#event-id").text.strip()]
+    b.check(shown[0] == ids[-1].replace("-", ""), f"latest event first: {shown[0]} vs {ids[-1]}")
+    b.check(not b.find_all("#newer-event"), "no newer link on the latest")
+    for _ in range(2):
+        b.click_and_wait(b.find("#older-event"))
+        shown.append(b.find("#event-id").text.strip())
+    b.check(shown == [i.replace("-", "") for i in reversed(ids)], f"walked {shown}, sent {ids}")
+    b.check(not b.find_all("#older-event"), "no older link on the oldest")
+    b.click_and_wait(b.find("#newer-event"))
+    b.check(b.find("#event-id").text.strip() == shown[1], "newer goes back one step")

@@ -672,7 +672,22 @@ fn render_event(ev: &Value) -> Markup {
 }
 
 /// `GET /issues/{id}`: the issue with its latest event.
-pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path<i64>) -> Page {
+/// `?event=` on the issue page: which event to show.
+#[derive(Debug, Deserialize)]
+pub struct EventParam {
+    event: Option<String>,
+}
+
+/// How many of an issue's newest events the newer/older links walk.
+const NAVIGABLE_EVENTS: usize = 200;
+
+/// `GET /issues/{id}`: the issue with its latest event (or `?event=`).
+pub async fn issue(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<EventParam>,
+) -> Page {
     let store = state.store();
     let issue = store
         .get_issue(id)
@@ -680,15 +695,30 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
         .map_err(server_error)?
         .ok_or_else(|| not_found("Issue"))?;
     let tags = store.issue_tags(id, 5).await.map_err(server_error)?;
-    let events = store
-        .issue_events(id, 1, None)
+    // Newest first; the links step through this list.
+    let recent = store
+        .issue_events(id, NAVIGABLE_EVENTS, None)
         .await
-        .map_err(server_error)?;
-    let latest = match events.items.first() {
-        Some(e) => match lookout_model::errors::parse_event_id(&e.event_id) {
-            Some(eid) => store.get_event(eid).await.map_err(server_error)?,
-            None => None,
-        },
+        .map_err(server_error)?
+        .items;
+    let pos = match q.event.as_deref() {
+        Some(wanted) => Some(
+            recent
+                .iter()
+                .position(|e| e.event_id == wanted.to_ascii_lowercase())
+                .ok_or_else(|| not_found("Event"))?,
+        ),
+        None => (!recent.is_empty()).then_some(0),
+    };
+    let newer = pos
+        .and_then(|p| p.checked_sub(1))
+        .map(|p| recent[p].event_id.clone());
+    let older = pos
+        .and_then(|p| recent.get(p + 1))
+        .map(|e| e.event_id.clone());
+    let latest = match pos.and_then(|p| lookout_model::errors::parse_event_id(&recent[p].event_id))
+    {
+        Some(eid) => store.get_event(eid).await.map_err(server_error)?,
         None => None,
     };
     let feedback = store.issue_feedback(id).await.map_err(server_error)?;
@@ -712,8 +742,15 @@ pub async fn issue(State(state): State<AppState>, viewer: Viewer, Path(id): Path
         }
         @match &latest {
             Some(ev) => {
-                h2 { "Latest event " span.muted { (ev.summary.event_id) } }
-                p { a #raw-json href={ "/issues/" (issue.id) "/latest.json" } { "Download raw JSON" } }
+                h2 {
+                    @if newer.is_none() { "Latest event " } @else { "Event " }
+                    span #event-id .muted { (ev.summary.event_id) }
+                }
+                p.actions {
+                    @if let Some(n) = &newer { a #newer-event href={ "/issues/" (issue.id) "?event=" (n) } { "← Newer event" } }
+                    @if let Some(o) = &older { a #older-event href={ "/issues/" (issue.id) "?event=" (o) } { "Older event →" } }
+                    a #raw-json href={ "/issues/" (issue.id) "/latest.json" } { "Download raw JSON (latest)" }
+                }
                 (render_event(&ev.event))
             }
             None => { div.empty-state { "The events of this issue are gone (retention)." } }
