@@ -92,7 +92,6 @@ struct IngestMetrics {
     accepted_envelopes: Counter,
     items: CounterVec,
     duplicates: Counter,
-    filtered: Counter,
     duration: HistogramVec,
 }
 
@@ -134,10 +133,6 @@ impl IngestMetrics {
             duplicates: r.counter(
                 "lookout_ingest_duplicate_events",
                 "Events whose event_id was already stored (stored once).",
-            ),
-            filtered: r.counter(
-                "lookout_ingest_filtered_events",
-                "Events dropped by inbound filters.",
             ),
             duration: r.histogram_vec(
                 "lookout_ingest_duration_seconds",
@@ -428,7 +423,6 @@ impl Ingestor {
             (None, Some(body)) => process_store_body(body, &ctx)?,
             (None, None) => unreachable!("one of envelope or store body is set"),
         };
-        self.metrics.filtered.inc_by(processed.filtered);
         if processed.filtered > 0 {
             // Dropped by a filter: a refusal of those events, counted as such.
             self.metrics

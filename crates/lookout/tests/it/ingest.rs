@@ -391,3 +391,52 @@ fn quota_answers_429_with_sentry_headers() {
     assert_eq!(stats["totals"]["accepted"], 3, "{stats}");
     assert_eq!(stats["totals"]["rate_limited"], 2, "{stats}");
 }
+
+#[test]
+fn attachments_are_stored_capped_and_downloadable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        &tmp.path().join("data"),
+        &[("LOOKOUT_INGEST__MAX_ATTACHMENT_BYTES", "1000")],
+    );
+    let p = setup(&s);
+    let id = "0000000000000000000000000000a77a";
+    let att = "<script>alert(1)</script> log line\n";
+    let body = format!(
+        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{{\"message\":\"with a file\"}}\n\
+         {{\"type\":\"attachment\",\"filename\":\"../../etc/app.log\",\"content_type\":\"text/html\",\"length\":{}}}\n{att}\n",
+        att.len()
+    );
+    let (code, text) = post_envelope(&s.base, &p, body.as_bytes());
+    assert_eq!(code, 200, "{text}");
+    let (code, ev) = api(&s, &p, &format!("/api/v1/events/{id}"));
+    assert_eq!(code, 200);
+    let a = &ev["attachments"][0];
+    assert_eq!(a["filename"], "../../etc/app.log");
+    assert_eq!(a["size"], att.len());
+    let resp = agent()
+        .get(format!(
+            "{}/api/v1/events/{id}/attachments/{}",
+            s.base, a["id"]
+        ))
+        .header("Authorization", &format!("Bearer {}", p.token))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // Always a download, never rendered, with a harmless file name.
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    let cd = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cd.starts_with("attachment;") && !cd.contains('/'), "{cd}");
+    assert_eq!(resp.into_body().read_to_string().unwrap(), att);
+    // Over the configured cap: 413 naming the limit, nothing stored.
+    let big = "x".repeat(2000);
+    let body = format!(
+        "{{\"event_id\":\"0000000000000000000000000000b00b\"}}\n{{\"type\":\"attachment\",\"filename\":\"big.bin\",\"length\":2000}}\n{big}\n"
+    );
+    let (code, text) = post_envelope(&s.base, &p, body.as_bytes());
+    assert_eq!(code, 413, "{text}");
+    assert!(text.contains("1000"), "{text}");
+}
