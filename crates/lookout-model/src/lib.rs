@@ -126,6 +126,70 @@ pub struct WebSession {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A non-admin user's role in one project. Administrators have every
+/// right in every project without a membership row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectRole {
+    /// Reads everything in the project; changes nothing.
+    Viewer,
+    /// Reads, triages issues and configures the project.
+    Member,
+}
+
+impl ProjectRole {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectRole::Viewer => "viewer",
+            ProjectRole::Member => "member",
+        }
+    }
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<ProjectRole> {
+        match s {
+            "viewer" => Some(ProjectRole::Viewer),
+            "member" => Some(ProjectRole::Member),
+            _ => None,
+        }
+    }
+}
+
+/// A user's membership in a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The project.
+    pub project_id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The user's e-mail, for display.
+    pub email: String,
+    /// What the user may do there.
+    pub role: ProjectRole,
+}
+
+/// An invitation to create an account. Only the SHA-256 of the link's
+/// secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Numeric id.
+    pub id: i64,
+    /// Who is invited; the account is created with this e-mail.
+    pub email: String,
+    /// Whether the new account administers the install.
+    pub is_admin: bool,
+    /// Projects the new account joins, with the role in each.
+    pub projects: Vec<(i64, ProjectRole)>,
+    /// The administrator who sent it.
+    pub invited_by: Option<i64>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was used, if it was.
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
 /// One applied schema migration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedMigration {

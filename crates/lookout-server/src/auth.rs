@@ -1,6 +1,7 @@
 //! Credentials: argon2id password hashes, API token secrets, and the
 //! [`ApiAuth`] extractor that guards the JSON API.
 
+use crate::access::Access;
 use crate::error::ApiError;
 use crate::state::AppState;
 use argon2::Argon2;
@@ -52,9 +53,15 @@ pub fn token_hash(secret: &str) -> String {
 }
 
 /// A request authenticated by `Authorization: Bearer <token>`. Read-only
-/// tokens are refused on methods other than GET and HEAD.
+/// tokens are refused on methods other than GET and HEAD. `access` is what
+/// handlers ask before touching a project (see [`crate::access`]).
 #[derive(Debug, Clone)]
-pub struct ApiAuth(pub ApiToken);
+pub struct ApiAuth {
+    /// The token that authenticated the request.
+    pub token: ApiToken,
+    /// Its owner's rights, capped by its scope.
+    pub access: Access,
+}
 
 impl FromRequestParts<AppState> for ApiAuth {
     type Rejection = ApiError;
@@ -87,7 +94,17 @@ impl FromRequestParts<AppState> for ApiAuth {
                 "this token is read-only; this request needs a read-write token".into(),
             ));
         }
-        Ok(ApiAuth(token))
+        let user = match token.user_id {
+            Some(uid) => Some(state.store().get_user(uid).await?.ok_or_else(|| {
+                ApiError::Unauthorized("the owner of this API token no longer exists".into())
+            })?),
+            None => None,
+        };
+        let access = Access {
+            user,
+            can_write: token.scope == TokenScope::ReadWrite,
+        };
+        Ok(ApiAuth { token, access })
     }
 }
 

@@ -5,6 +5,7 @@
 //! request, call the storage layer or the ingest pipeline, and map the
 //! result to a response; they contain no SQL.
 
+pub mod access;
 pub mod auth;
 mod disk;
 pub mod error;
@@ -102,6 +103,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{event_id}", get(routes::api::get_event))
         .route(
             "/api/v1/events/{event_id}/attachments/{id}",
+            get(routes::api::download_attachment_unscoped),
+        )
+        .route(
+            "/api/v1/projects/{id}/events/{event_id}",
+            get(routes::api::get_project_event),
+        )
+        .route(
+            "/api/v1/projects/{id}/events/{event_id}/attachments/{aid}",
             get(routes::api::download_attachment),
         )
         .merge(ui::routes())

@@ -10,6 +10,8 @@
 //! Times are fixed (around [`T0`]) so hour buckets and orderings are exact;
 //! event ids are random UUIDs.
 
+pub mod access;
+
 use crate::{
     IssueQuery, IssueSort, NewApiToken, NewDeploy, NewProject, NewUser, ReleaseUpdate,
     RetentionReport, StorageError, Store,
@@ -53,6 +55,8 @@ pub async fn run_all(store: &dyn Store) {
     retention_budget_caps_age_and_count_together(store).await;
     dictionaries_round_trip_and_payloads_decompress(store).await;
     a_failing_envelope_does_not_sink_concurrent_ones(store).await;
+
+    access::run_all(store).await;
 }
 
 async fn migrations_are_current(store: &dyn Store) {
@@ -1401,7 +1405,7 @@ async fn issue_events_page_newest_first_and_keep_their_json(store: &dyn Store) {
     assert_eq!(row.title, "ValueError: number 2");
 
     let stored = store
-        .get_event(e2.event_id)
+        .get_event(p, e2.event_id)
         .await
         .expect("get_event")
         .expect("the event is found by id");
@@ -1415,7 +1419,7 @@ async fn issue_events_page_newest_first_and_keep_their_json(store: &dyn Store) {
     );
     assert!(
         store
-            .get_event(new_id())
+            .get_event(p, new_id())
             .await
             .expect("get_event")
             .is_none(),
@@ -1947,7 +1951,7 @@ async fn attachments_keep_their_bytes(store: &dyn Store) {
         .await
         .expect("ingest attachments");
     let mut metas = store
-        .event_attachments(e.event_id)
+        .event_attachments(p, e.event_id)
         .await
         .expect("event_attachments");
     metas.sort_by(|a, b| a.filename.cmp(&b.filename));
@@ -1983,7 +1987,7 @@ async fn attachments_keep_their_bytes(store: &dyn Store) {
     );
     assert!(
         store
-            .event_attachments(new_id())
+            .event_attachments(p, new_id())
             .await
             .expect("event_attachments")
             .is_empty(),
@@ -2296,7 +2300,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     let old_issue = old_results[0].issue_id;
     let mix_issue = old_results[3].issue_id;
     let old_attachment = store
-        .event_attachments(old_events[0].event_id)
+        .event_attachments(p, old_events[0].event_id)
         .await
         .expect("event_attachments")[0]
         .id;
@@ -2356,7 +2360,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     for e in &old_events {
         assert!(
             store
-                .get_event(e.event_id)
+                .get_event(p, e.event_id)
                 .await
                 .expect("get_event")
                 .is_none(),
@@ -2366,7 +2370,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     for e in [&mix_new, &new1, &new2] {
         assert!(
             store
-                .get_event(e.event_id)
+                .get_event(p, e.event_id)
                 .await
                 .expect("get_event")
                 .is_some(),
@@ -2424,7 +2428,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .event_attachments(mix_new.event_id)
+            .event_attachments(p, mix_new.event_id)
             .await
             .expect("event_attachments")
             .len(),
@@ -2454,7 +2458,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     );
     assert!(
         store
-            .get_event(mix_new.event_id)
+            .get_event(p, mix_new.event_id)
             .await
             .expect("get_event")
             .is_none(),
@@ -2462,7 +2466,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     );
     assert!(
         store
-            .get_event(new1.event_id)
+            .get_event(p, new1.event_id)
             .await
             .expect("get_event")
             .is_some(),
@@ -2470,7 +2474,7 @@ async fn retention_deletes_old_data_within_budget(store: &dyn Store) {
     );
     assert!(
         store
-            .get_event(new2.event_id)
+            .get_event(p, new2.event_id)
             .await
             .expect("get_event")
             .is_some(),
@@ -2523,11 +2527,11 @@ async fn retention_budget_caps_age_and_count_together(store: &dyn Store) {
         "the old issue goes; the recent one stays without most events"
     );
     for id in old_ids.iter().chain(&new_ids[..2]) {
-        assert!(store.get_event(*id).await.expect("get_event").is_none());
+        assert!(store.get_event(p, *id).await.expect("get_event").is_none());
     }
     assert!(
         store
-            .get_event(new_ids[2])
+            .get_event(p, new_ids[2])
             .await
             .expect("get_event")
             .is_some(),
@@ -2635,7 +2639,7 @@ async fn dictionaries_round_trip_and_payloads_decompress(store: &dyn Store) {
         "sample_event_payloads honours limit and prefers recent events"
     );
     let stored = store
-        .get_event(dicted.event_id)
+        .get_event(p, dicted.event_id)
         .await
         .expect("get_event")
         .expect("event");
@@ -2714,7 +2718,7 @@ async fn a_failing_envelope_does_not_sink_concurrent_ones(store: &dyn Store) {
     for e in [&g1, &g2, &g3] {
         assert!(
             store
-                .get_event(e.event_id)
+                .get_event(p, e.event_id)
                 .await
                 .expect("get_event")
                 .is_some(),
@@ -2723,7 +2727,7 @@ async fn a_failing_envelope_does_not_sink_concurrent_ones(store: &dyn Store) {
     }
     assert!(
         store
-            .get_event(bad_event.event_id)
+            .get_event(p, bad_event.event_id)
             .await
             .expect("get_event")
             .is_none(),

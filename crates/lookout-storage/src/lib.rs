@@ -26,7 +26,8 @@ use lookout_model::errors::{
 };
 use lookout_model::settings::ProjectSettings;
 use lookout_model::{
-    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User, WebSession,
+    ApiToken, AppliedMigration, Invitation, Membership, MigrationStatus, Project, ProjectKey,
+    ProjectRole, TokenScope, User, WebSession,
 };
 use std::time::Duration;
 
@@ -67,6 +68,23 @@ pub struct NewApiToken {
     pub token_hash: String,
     /// First characters of the secret, for display.
     pub prefix: String,
+}
+
+/// A new invitation. Only the SHA-256 of the link's secret is stored.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    /// Who is invited.
+    pub email: String,
+    /// Whether the account will administer the install.
+    pub is_admin: bool,
+    /// Projects the account joins, with the role in each.
+    pub projects: Vec<(i64, ProjectRole)>,
+    /// The administrator who sends it.
+    pub invited_by: Option<i64>,
+    /// Lowercase hex SHA-256 of the link's secret.
+    pub token_hash: String,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// How to sort an issue list.
@@ -221,6 +239,83 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<Option<ApiToken>>;
 
+    // --- access ----------------------------------------------------------
+
+    /// Renames a project (the slug stays, so DSNs and links keep working).
+    async fn rename_project(&self, id: i64, name: &str) -> Result<Project>;
+    /// Deletes a project and everything stored for it. `false` when there
+    /// was no such project.
+    async fn delete_project(&self, id: i64) -> Result<bool>;
+    /// Adds a DSN key to a project.
+    async fn create_project_key(&self, project_id: i64, label: &str) -> Result<ProjectKey>;
+    /// Revokes a key of a project (idempotent). `None` when the project has
+    /// no such key.
+    async fn revoke_project_key(&self, project_id: i64, key_id: i64) -> Result<Option<ProjectKey>>;
+
+    /// Every user, by id.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Replaces a user's password hash and ends every session of the user
+    /// except `keep_session` (the one that made the change).
+    async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: String,
+        keep_session: Option<String>,
+    ) -> Result<()>;
+    /// Makes a user an administrator or not. Refuses
+    /// ([`StorageError::Conflict`]) to demote the last administrator.
+    async fn set_user_admin(&self, user_id: i64, is_admin: bool) -> Result<User>;
+    /// Deletes a user with their sessions, tokens and memberships. Refuses
+    /// to delete the last administrator. `false` when there was no such user.
+    async fn delete_user(&self, user_id: i64) -> Result<bool>;
+    /// The password hash of a user (to check the current password).
+    async fn user_password_hash(&self, user_id: i64) -> Result<Option<String>>;
+
+    /// A non-admin user's role in a project, if they are a member.
+    async fn project_role(&self, project_id: i64, user_id: i64) -> Result<Option<ProjectRole>>;
+    /// The projects a user is a member of, with the role in each.
+    async fn user_memberships(&self, user_id: i64) -> Result<Vec<Membership>>;
+    /// The members of a project.
+    async fn project_members(&self, project_id: i64) -> Result<Vec<Membership>>;
+    /// Sets (or with `None` removes) a user's role in a project.
+    async fn set_project_role(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        role: Option<ProjectRole>,
+    ) -> Result<()>;
+
+    /// Stores an invitation. Refuses ([`StorageError::Conflict`]) when a user
+    /// with that e-mail exists.
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation>;
+    /// Invitations not yet accepted, revoked or expired at `now`.
+    async fn pending_invitations(&self, now: DateTime<Utc>) -> Result<Vec<Invitation>>;
+    /// A usable invitation by the SHA-256 of its secret.
+    async fn find_invitation(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Invitation>>;
+    /// Accepts an invitation atomically: creates the user with its
+    /// memberships and marks the invitation used. [`StorageError::NotFound`]
+    /// when it is unknown, used, revoked or expired;
+    /// [`StorageError::Conflict`] when the e-mail is taken meanwhile.
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
+    /// Revokes a pending invitation. `false` when there was none.
+    async fn revoke_invitation(&self, id: i64) -> Result<bool>;
+
+    /// A user's API tokens (`None`: the install-wide ones), newest first,
+    /// revoked ones included.
+    async fn list_api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>>;
+    /// Revokes a token of `user_id` (`None`: an install-wide token).
+    /// `false` when that owner has no such live token.
+    async fn revoke_api_token(&self, id: i64, user_id: Option<i64>) -> Result<bool>;
+
     // --- error tracking -------------------------------------------------
 
     /// Stores everything one envelope produced, atomically, and answers
@@ -262,12 +357,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<Page<EventSummaryRow>>;
-    /// One event with its full JSON.
-    async fn get_event(&self, event_id: [u8; 16]) -> Result<Option<StoredEvent>>;
+    /// One event of a project with its full JSON.
+    async fn get_event(&self, project_id: i64, event_id: [u8; 16]) -> Result<Option<StoredEvent>>;
     /// Feedback about any event of an issue.
     async fn issue_feedback(&self, issue_id: i64) -> Result<Vec<Feedback>>;
-    /// Attachments of an event.
-    async fn event_attachments(&self, event_id: [u8; 16]) -> Result<Vec<AttachmentMeta>>;
+    /// Attachments of an event of a project.
+    async fn event_attachments(
+        &self,
+        project_id: i64,
+        event_id: [u8; 16],
+    ) -> Result<Vec<AttachmentMeta>>;
     /// One attachment with its bytes.
     async fn attachment(&self, id: i64) -> Result<Option<(AttachmentMeta, i64, Vec<u8>)>>;
 

@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use lookout_model::Project;
 use lookout_model::errors::{IssueStatus, Outcome, StatusChange, parse_event_id};
 use lookout_model::settings::ProjectSettings;
 use lookout_storage::{IssueQuery, IssueSort};
@@ -19,14 +18,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 type ApiResult = Result<Json<Value>, ApiError>;
-
-async fn project(state: &AppState, id: i64) -> Result<Project, ApiError> {
-    state
-        .store()
-        .get_project(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("project {id} not found")))
-}
 
 /// `GET /api/v1/openapi.json`: the API description.
 pub async fn openapi(_auth: ApiAuth) -> Response {
@@ -38,10 +29,10 @@ pub async fn openapi(_auth: ApiAuth) -> Response {
 }
 
 /// `GET /api/v1/projects`: every project with its DSNs.
-pub async fn list_projects(State(state): State<AppState>, _auth: ApiAuth) -> ApiResult {
+pub async fn list_projects(State(state): State<AppState>, auth: ApiAuth) -> ApiResult {
     let public_url = state.config().public_url();
     let mut items = Vec::new();
-    for p in state.store().list_projects().await? {
+    for (p, role) in auth.access.projects(&state).await? {
         let keys = state.store().project_keys(p.id).await?;
         let dsns: Vec<String> = keys
             .iter()
@@ -51,6 +42,7 @@ pub async fn list_projects(State(state): State<AppState>, _auth: ApiAuth) -> Api
         items.push(json!({
             "id": p.id, "slug": p.slug, "name": p.name,
             "created_at": p.created_at, "dsn": dsns.first(), "dsns": dsns,
+            "role": role.as_str(),
         }));
     }
     Ok(Json(json!({ "items": items })))
@@ -141,11 +133,11 @@ pub fn issue_query(p: IssueListParams) -> Result<IssueQuery, ApiError> {
 /// `GET /api/v1/projects/{id}/issues`.
 pub async fn list_issues(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     Query(params): Query<IssueListParams>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     let page = state.store().list_issues(id, issue_query(params)?).await?;
     Ok(Json(
         json!({ "items": page.items, "next_cursor": page.next_cursor }),
@@ -155,14 +147,10 @@ pub async fn list_issues(
 /// `GET /api/v1/issues/{id}`: the issue with tags and hourly counts.
 pub async fn get_issue(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let issue = state
-        .store()
-        .get_issue(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("issue {id} not found")))?;
+    let (issue, _) = auth.access.read_issue(&state, id).await?;
     let tags = state.store().issue_tags(id, 10).await?;
     let since = Utc::now().timestamp().div_euclid(3600) - 24 * 14;
     let hourly: Vec<Value> = state
@@ -190,7 +178,7 @@ pub struct IssuePatch {
 /// `PATCH /api/v1/issues/{id}`: change the status.
 pub async fn patch_issue(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     body: Result<Json<IssuePatch>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
@@ -206,6 +194,7 @@ pub async fn patch_issue(
             "ignore_count must be at least 1".into(),
         ));
     }
+    auth.access.write_issue(&state, id).await?;
     let issue = state
         .store()
         .set_issue_status(
@@ -230,10 +219,11 @@ pub struct PageParams {
 /// `GET /api/v1/issues/{id}/events`: newest first.
 pub async fn issue_events(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     Query(p): Query<PageParams>,
 ) -> ApiResult {
+    auth.access.read_issue(&state, id).await?;
     let page = state
         .store()
         .issue_events(id, p.limit.unwrap_or(50).clamp(1, 200), p.cursor)
@@ -246,9 +236,10 @@ pub async fn issue_events(
 /// `GET /api/v1/issues/{id}/feedback`.
 pub async fn issue_feedback(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
 ) -> ApiResult {
+    auth.access.read_issue(&state, id).await?;
     let items = state.store().issue_feedback(id).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -257,40 +248,92 @@ fn event_id(s: &str) -> Result<[u8; 16], ApiError> {
     parse_event_id(s).ok_or_else(|| ApiError::BadRequest(format!("`{s}` is not an event id")))
 }
 
-/// `GET /api/v1/events/{event_id}`: the full stored event.
+async fn event_json(
+    state: &AppState,
+    project_id: i64,
+    id: [u8; 16],
+) -> Result<Option<Value>, ApiError> {
+    let Some(ev) = state.store().get_event(project_id, id).await? else {
+        return Ok(None);
+    };
+    let attachments = state.store().event_attachments(project_id, id).await?;
+    let mut v = serde_json::to_value(&ev).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["attachments"] = serde_json::to_value(attachments).unwrap_or_default();
+    Ok(Some(v))
+}
+
+/// `GET /api/v1/projects/{id}/events/{event_id}`: the full stored event.
+pub async fn get_project_event(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path((pid, eid)): Path<(i64, String)>,
+) -> ApiResult {
+    let id = event_id(&eid)?;
+    auth.access.read_project(&state, pid).await?;
+    event_json(&state, pid, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("event {eid} not found in project {pid}")))
+}
+
+/// `GET /api/v1/events/{event_id}`: the event with this id in the first
+/// project (by id) the caller may read that has it. Event ids are unique
+/// per project only; prefer the project-scoped route.
 pub async fn get_event(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(eid): Path<String>,
 ) -> ApiResult {
     let id = event_id(&eid)?;
-    let ev = state
-        .store()
-        .get_event(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("event {eid} not found")))?;
-    let attachments = state.store().event_attachments(id).await?;
-    let mut v = serde_json::to_value(&ev).map_err(|e| ApiError::Internal(e.to_string()))?;
-    v["attachments"] = serde_json::to_value(attachments).unwrap_or_default();
-    Ok(Json(v))
+    for (p, _) in auth.access.projects(&state).await? {
+        if let Some(v) = event_json(&state, p.id, id).await? {
+            return Ok(Json(v));
+        }
+    }
+    Err(ApiError::NotFound(format!("event {eid} not found")))
 }
 
-/// `GET /api/v1/events/{event_id}/attachments/{id}`: download.
+/// `GET /api/v1/projects/{id}/events/{event_id}/attachments/{aid}`: download.
 pub async fn download_attachment(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
+    Path((pid, eid, aid)): Path<(i64, String, i64)>,
+) -> Result<Response, ApiError> {
+    let id = event_id(&eid)?;
+    auth.access.read_project(&state, pid).await?;
+    let (meta, _, data) = state
+        .store()
+        .attachment(aid)
+        .await?
+        .filter(|(m, project, _)| *project == pid && parse_event_id(&m.event_id) == Some(id))
+        .ok_or_else(|| ApiError::NotFound(format!("attachment {aid} not found")))?;
+    Ok(attachment_response(meta, data))
+}
+
+/// `GET /api/v1/events/{event_id}/attachments/{aid}`: download, for callers
+/// that know only the event id.
+pub async fn download_attachment_unscoped(
+    State(state): State<AppState>,
+    auth: ApiAuth,
     Path((eid, aid)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
     let id = event_id(&eid)?;
-    let (meta, _project, data) = state
+    let not_found = || ApiError::NotFound(format!("attachment {aid} not found"));
+    let (meta, pid, data) = state
         .store()
         .attachment(aid)
         .await?
         .filter(|(m, _, _)| parse_event_id(&m.event_id) == Some(id))
-        .ok_or_else(|| ApiError::NotFound(format!("attachment {aid} not found")))?;
+        .ok_or_else(not_found)?;
+    auth.access.role(&state, pid).await?.ok_or_else(not_found)?;
+    Ok(attachment_response(meta, data))
+}
+
+/// An attachment as a download: always `application/octet-stream` with a
+/// sanitised file name, never rendered (the bytes came from a client).
+pub fn attachment_response(meta: lookout_model::errors::AttachmentMeta, data: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(data));
     let h = r.headers_mut();
-    // Always download, never render: the bytes came from a client.
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
@@ -313,16 +356,16 @@ pub async fn download_attachment(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    Ok(r)
+    r
 }
 
 /// `GET /api/v1/projects/{id}/releases`.
 pub async fn list_releases(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     let items = state.store().list_releases(id).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -337,11 +380,11 @@ pub struct StatsParams {
 /// `GET /api/v1/projects/{id}/stats`: outcome counts per hour and totals.
 pub async fn project_stats(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     Query(p): Query<StatsParams>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     // Rejections are tallied in memory; make them visible now.
     state.ingestor().flush_outcomes().await?;
     let hours = p.hours.unwrap_or(24).clamp(1, 24 * 90);
@@ -387,10 +430,10 @@ pub async fn project_stats(
 /// `GET /api/v1/projects/{id}/settings`.
 pub async fn get_settings(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     let s = state.store().project_settings(id).await?;
     Ok(Json(serde_json::to_value(s).unwrap_or_default()))
 }
@@ -399,7 +442,7 @@ pub async fn get_settings(
 /// ones; absent fields keep their values.
 pub async fn put_settings(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
@@ -409,7 +452,7 @@ pub async fn put_settings(
             "settings must be a JSON object".into(),
         ));
     }
-    project(&state, id).await?;
+    auth.access.write_project(&state, id).await?;
     let current = state.store().project_settings(id).await?;
     let mut merged = serde_json::to_value(&current).unwrap_or_default();
     merge_json(&mut merged, patch);
@@ -454,11 +497,11 @@ impl LimitParams {
 /// `GET /api/v1/projects/{id}/transactions`.
 pub async fn list_transactions(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     Query(p): Query<LimitParams>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     let items = state.store().list_transactions(id, p.get(50, 500)).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -466,11 +509,11 @@ pub async fn list_transactions(
 /// `GET /api/v1/projects/{id}/check-ins`.
 pub async fn list_check_ins(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     Query(p): Query<LimitParams>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     let items = state.store().list_check_ins(id, p.get(50, 500)).await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -478,11 +521,11 @@ pub async fn list_check_ins(
 /// `GET /api/v1/projects/{id}/logs`.
 pub async fn list_logs(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(id): Path<i64>,
     Query(p): Query<LimitParams>,
 ) -> ApiResult {
-    project(&state, id).await?;
+    auth.access.read_project(&state, id).await?;
     let items = state.store().list_logs(id, p.get(100, 1000)).await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -7,6 +7,7 @@
 //! to every project that has a release with that version (or to the
 //! projects named in the body). Wire details: `docs/dev/sentry-cli-protocol.md`.
 
+use crate::access::Access;
 use crate::auth::ApiAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -69,8 +70,13 @@ fn deploy_json(d: &lookout_model::errors::Deploy) -> Value {
     })
 }
 
-/// Projects named by slug or numeric id.
-async fn resolve_projects(state: &AppState, names: &[Value]) -> Result<Vec<Project>, ApiError> {
+/// Projects named by slug or numeric id that the caller may read; a
+/// project they may not read is reported like an unknown one.
+async fn resolve_projects(
+    state: &AppState,
+    access: &Access,
+    names: &[Value],
+) -> Result<Vec<Project>, ApiError> {
     let mut out = Vec::new();
     for n in names {
         let found = match n {
@@ -82,6 +88,10 @@ async fn resolve_projects(state: &AppState, names: &[Value]) -> Result<Vec<Proje
                 Some(id) => state.store().get_project(id).await?,
                 None => None,
             },
+            _ => None,
+        };
+        let found = match found {
+            Some(p) if access.role(state, p.id).await?.is_some() => Some(p),
             _ => None,
         };
         match found {
@@ -99,10 +109,11 @@ async fn resolve_projects(state: &AppState, names: &[Value]) -> Result<Vec<Proje
 /// Every project that has release `version`, with the release.
 async fn releases_named(
     state: &AppState,
+    access: &Access,
     version: &str,
 ) -> Result<Vec<(Project, Release)>, ApiError> {
     let mut out = Vec::new();
-    for p in state.store().list_projects().await? {
+    for (p, _) in access.projects(state).await? {
         if let Some(r) = state.store().get_release(p.id, version).await? {
             out.push((p, r));
         }
@@ -112,7 +123,7 @@ async fn releases_named(
 
 /// `GET /api/0/`: token check used by `sentry-cli info`.
 pub async fn root(auth: ApiAuth) -> Json<Value> {
-    let scopes = match auth.0.scope {
+    let scopes = match auth.token.scope {
         lookout_model::TokenScope::Read => vec!["project:read", "org:read"],
         lookout_model::TokenScope::ReadWrite => {
             vec!["project:read", "project:releases", "org:read"]
@@ -146,7 +157,7 @@ fn json_body<T>(
 /// already exists (sentry-cli treats 409 as failure).
 pub async fn create_release(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path(_org): Path<String>,
     body: Result<Json<CreateRelease>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -157,7 +168,10 @@ pub async fn create_release(
             "projects: name at least one project (sentry-cli: --project or SENTRY_PROJECT)".into(),
         ));
     }
-    let projects = resolve_projects(&state, &b.projects).await?;
+    let projects = resolve_projects(&state, &auth.access, &b.projects).await?;
+    for p in &projects {
+        auth.access.write_project(&state, p.id).await?;
+    }
     let mut first = None;
     let mut any_created = false;
     for p in &projects {
@@ -200,10 +214,13 @@ pub async fn list_repos(_auth: ApiAuth, Path(_org): Path<String>) -> Json<Value>
 /// the last 20 commits).
 pub async fn previous_with_commits(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if releases_named(&state, &version).await?.is_empty() {
+    if releases_named(&state, &auth.access, &version)
+        .await?
+        .is_empty()
+    {
         return Err(not_found());
     }
     Ok(Json(json!({})))
@@ -244,19 +261,19 @@ pub struct CommitIn {
 /// (replacing the list), `dateReleased` (finalize), `url`, `ref`.
 pub async fn update_release(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path((_org, version)): Path<(String, String)>,
     body: Result<Json<UpdateRelease>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let b = json_body(body)?;
     validate_version(&version)?;
-    let mut targets: Vec<Project> = releases_named(&state, &version)
+    let mut targets: Vec<Project> = releases_named(&state, &auth.access, &version)
         .await?
         .into_iter()
         .map(|(p, _)| p)
         .collect();
     // Projects named in the body are attached too (idempotently).
-    for p in resolve_projects(&state, &b.projects)
+    for p in resolve_projects(&state, &auth.access, &b.projects)
         .await
         .unwrap_or_default()
     {
@@ -266,6 +283,9 @@ pub async fn update_release(
     }
     if targets.is_empty() {
         return Err(not_found());
+    }
+    for p in &targets {
+        auth.access.write_project(&state, p.id).await?;
     }
     let commits: Option<Vec<Commit>> = b.commits.map(|cs| {
         cs.into_iter()
@@ -305,10 +325,10 @@ pub async fn update_release(
 /// `GET /api/0/organizations/{org}/releases/{version}/`.
 pub async fn get_release(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (p, r) = releases_named(&state, &version)
+    let (p, r) = releases_named(&state, &auth.access, &version)
         .await?
         .into_iter()
         .next()
@@ -333,7 +353,7 @@ pub struct CreateDeploy {
 /// `POST /api/0/organizations/{org}/releases/{version}/deploys/`.
 pub async fn create_deploy(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path((_org, version)): Path<(String, String)>,
     body: Result<Json<CreateDeploy>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -343,9 +363,12 @@ pub async fn create_deploy(
             "environment must be 1-64 characters".into(),
         ));
     }
-    let targets = releases_named(&state, &version).await?;
+    let targets = releases_named(&state, &auth.access, &version).await?;
     if targets.is_empty() {
         return Err(not_found());
+    }
+    for (p, _) in &targets {
+        auth.access.write_project(&state, p.id).await?;
     }
     let mut first = None;
     for (p, _) in targets {
@@ -372,10 +395,10 @@ pub async fn create_deploy(
 /// `GET /api/0/organizations/{org}/releases/{version}/deploys/`.
 pub async fn list_deploys(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, r) = releases_named(&state, &version)
+    let (_, r) = releases_named(&state, &auth.access, &version)
         .await?
         .into_iter()
         .next()
@@ -388,10 +411,10 @@ pub async fn list_deploys(
 /// `GET /api/0/projects/{org}/{project}/releases/`.
 pub async fn project_releases(
     State(state): State<AppState>,
-    _auth: ApiAuth,
+    auth: ApiAuth,
     Path((_org, project)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = resolve_projects(&state, &[Value::String(project)])
+    let p = resolve_projects(&state, &auth.access, &[Value::String(project)])
         .await
         .map_err(|_| not_found())?
         .into_iter()

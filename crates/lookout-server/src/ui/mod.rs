@@ -5,7 +5,10 @@
 //! Everything that came from an event is rendered through maud's escaping
 //! (`(value)`), never `PreEscaped`.
 
-pub mod pages;
+pub mod common;
+pub mod issues;
+pub mod login;
+pub mod projects;
 pub mod session;
 
 use crate::state::AppState;
@@ -23,18 +26,18 @@ pub const APP_CSS: &str = include_str!("../../assets/app.css");
 /// The UI's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::home))
-        .route("/setup", get(pages::setup_form).post(pages::setup_submit))
-        .route("/login", get(pages::login_form).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
+        .route("/", get(common::home))
+        .route("/setup", get(login::setup_form).post(login::setup_submit))
+        .route("/login", get(login::login_form).post(login::login_submit))
+        .route("/logout", post(login::logout))
         .route(
             "/projects",
-            get(pages::projects).post(pages::create_project),
+            get(projects::projects).post(projects::create_project),
         )
-        .route("/projects/{id}/issues", get(pages::issues))
-        .route("/issues/{id}", get(pages::issue))
-        .route("/issues/{id}/status", post(pages::issue_status))
-        .route("/issues/{id}/latest.json", get(pages::latest_event_json))
+        .route("/projects/{id}/issues", get(issues::issues))
+        .route("/issues/{id}", get(issues::issue))
+        .route("/issues/{id}/status", post(issues::issue_status))
+        .route("/issues/{id}/latest.json", get(issues::latest_event_json))
         .route("/static/app.css", get(stylesheet))
         .route("/favicon.ico", get(favicon))
         .layer(axum::middleware::from_fn(security_headers))
@@ -114,6 +117,43 @@ pub fn layout(title: &str, viewer: Option<&session::Viewer>, body: Markup) -> Ma
                     }
                 }
                 main { (body) }
+            }
+        }
+    }
+}
+
+/// The tabs of a project's pages. Each project page starts with this, so
+/// a new page (monitors, alerts, …) adds one entry here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectTab {
+    /// `/projects/{id}`.
+    Overview,
+    /// `/projects/{id}/issues`.
+    Issues,
+    /// `/projects/{id}/releases`.
+    Releases,
+    /// `/projects/{id}/settings`.
+    Settings,
+}
+
+/// The project's name and its tab bar.
+pub fn project_nav(project: &lookout_model::Project, active: ProjectTab) -> Markup {
+    let tabs = [
+        (ProjectTab::Overview, "Overview", ""),
+        (ProjectTab::Issues, "Issues", "/issues"),
+        (ProjectTab::Releases, "Releases", "/releases"),
+        (ProjectTab::Settings, "Settings", "/settings"),
+    ];
+    html! {
+        p.crumb { a href="/projects" { "Projects" } " / " }
+        h1 #project-name { (project.name) }
+        nav.tabs aria-label="project" {
+            @for (tab, label, path) in tabs {
+                @if tab == active {
+                    a.active aria-current="page" href={ "/projects/" (project.id) (path) } { (label) }
+                } @else {
+                    a href={ "/projects/" (project.id) (path) } { (label) }
+                }
             }
         }
     }

@@ -58,6 +58,13 @@ pub struct Viewer {
     pub session: WebSession,
 }
 
+impl Viewer {
+    /// What this user may do (see [`crate::access`]).
+    pub fn access(&self) -> crate::access::Access {
+        crate::access::Access::session(self.user.clone())
+    }
+}
+
 /// Where an anonymous visitor is sent instead of the page.
 #[derive(Debug)]
 pub struct LoginRedirect(String);

@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(1, "foundation", "0001_foundation"),
     migration!(2, "errors", "0002_errors"),
     migration!(3, "accounts", "0003_accounts"),
+    migration!(4, "access", "0004_access"),
 ];
 
 /// The highest version this binary knows.

@@ -2,6 +2,7 @@
 //! WAL mode, written by one group-committing writer thread and read by a
 //! small pool of read-only connections.
 
+mod accounts;
 mod ingest;
 mod migrations;
 mod queries;
@@ -9,8 +10,8 @@ mod writer;
 
 use crate::codec::DictCache;
 use crate::{
-    IssueQuery, NewApiToken, NewDeploy, NewProject, NewUser, Page, ReleaseUpdate, Result,
-    RetentionReport, StorageError, Store,
+    IssueQuery, NewApiToken, NewDeploy, NewInvitation, NewProject, NewUser, Page, ReleaseUpdate,
+    Result, RetentionReport, StorageError, Store,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,8 @@ use lookout_model::errors::{
 };
 use lookout_model::settings::ProjectSettings;
 use lookout_model::{
-    ApiToken, AppliedMigration, MigrationStatus, Project, ProjectKey, TokenScope, User, WebSession,
+    ApiToken, AppliedMigration, Invitation, Membership, MigrationStatus, Project, ProjectKey,
+    ProjectRole, TokenScope, User, WebSession,
 };
 use migrations::ms_to_time;
 use parking_lot::{Mutex, RwLock};
@@ -779,6 +781,131 @@ impl Store for SqliteStore {
         Ok(found)
     }
 
+    async fn rename_project(&self, id: i64, name: &str) -> Result<Project> {
+        let name = name.to_string();
+        self.write(move |c| accounts::rename_project(c, id, &name))
+            .await
+    }
+
+    async fn delete_project(&self, id: i64) -> Result<bool> {
+        self.write(move |c| accounts::delete_project(c, id)).await
+    }
+
+    async fn create_project_key(&self, project_id: i64, label: &str) -> Result<ProjectKey> {
+        let label = label.to_string();
+        self.write(move |c| accounts::create_project_key(c, project_id, &label))
+            .await
+    }
+
+    async fn revoke_project_key(&self, project_id: i64, key_id: i64) -> Result<Option<ProjectKey>> {
+        self.write(move |c| accounts::revoke_project_key(c, project_id, key_id))
+            .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.read(accounts::list_users).await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: String,
+        keep_session: Option<String>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            accounts::set_password(c, user_id, &password_hash, keep_session.as_deref())
+        })
+        .await
+    }
+
+    async fn set_user_admin(&self, user_id: i64, is_admin: bool) -> Result<User> {
+        self.write(move |c| accounts::set_user_admin(c, user_id, is_admin))
+            .await
+    }
+
+    async fn delete_user(&self, user_id: i64) -> Result<bool> {
+        self.write(move |c| accounts::delete_user(c, user_id)).await
+    }
+
+    async fn user_password_hash(&self, user_id: i64) -> Result<Option<String>> {
+        self.read(move |c| accounts::user_password_hash(c, user_id))
+            .await
+    }
+
+    async fn project_role(&self, project_id: i64, user_id: i64) -> Result<Option<ProjectRole>> {
+        self.read(move |c| accounts::project_role(c, project_id, user_id))
+            .await
+    }
+
+    async fn user_memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
+        self.read(move |c| accounts::user_memberships(c, user_id))
+            .await
+    }
+
+    async fn project_members(&self, project_id: i64) -> Result<Vec<Membership>> {
+        self.read(move |c| accounts::project_members(c, project_id))
+            .await
+    }
+
+    async fn set_project_role(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        role: Option<ProjectRole>,
+    ) -> Result<()> {
+        self.write(move |c| accounts::set_project_role(c, project_id, user_id, role))
+            .await
+    }
+
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation> {
+        self.write(move |c| accounts::create_invitation(c, &new))
+            .await
+    }
+
+    async fn pending_invitations(&self, now: DateTime<Utc>) -> Result<Vec<Invitation>> {
+        let now = now.timestamp_millis();
+        self.read(move |c| accounts::pending_invitations(c, now))
+            .await
+    }
+
+    async fn find_invitation(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Invitation>> {
+        let h = token_hash.to_string();
+        let now = now.timestamp_millis();
+        self.read(move |c| accounts::find_invitation(c, &h, now))
+            .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        let h = token_hash.to_string();
+        let now = now.timestamp_millis();
+        self.write(move |c| accounts::accept_invitation(c, &h, &password_hash, now))
+            .await
+    }
+
+    async fn revoke_invitation(&self, id: i64) -> Result<bool> {
+        self.write(move |c| accounts::revoke_invitation(c, id))
+            .await
+    }
+
+    async fn list_api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
+        self.read(move |c| accounts::list_api_tokens(c, user_id))
+            .await
+    }
+
+    async fn revoke_api_token(&self, id: i64, user_id: Option<i64>) -> Result<bool> {
+        self.write(move |c| accounts::revoke_api_token(c, id, user_id))
+            .await
+    }
+
     fn write_queue_depth(&self) -> usize {
         match &*self.sender.read() {
             Some(s) => self.queue_capacity - s.capacity(),
@@ -923,9 +1050,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_event(&self, event_id: [u8; 16]) -> Result<Option<StoredEvent>> {
+    async fn get_event(&self, project_id: i64, event_id: [u8; 16]) -> Result<Option<StoredEvent>> {
         let dicts = self.dicts.clone();
-        self.read(move |c| queries::get_event(c, &dicts, &event_id))
+        self.read(move |c| queries::get_event(c, &dicts, project_id, &event_id))
             .await
     }
 
@@ -934,8 +1061,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn event_attachments(&self, event_id: [u8; 16]) -> Result<Vec<AttachmentMeta>> {
-        self.read(move |c| queries::event_attachments(c, &event_id))
+    async fn event_attachments(
+        &self,
+        project_id: i64,
+        event_id: [u8; 16],
+    ) -> Result<Vec<AttachmentMeta>> {
+        self.read(move |c| queries::event_attachments(c, project_id, &event_id))
             .await
     }
 

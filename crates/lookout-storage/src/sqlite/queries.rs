@@ -300,13 +300,14 @@ pub(crate) fn load_dict(c: &Connection, cache: &DictCache, id: i64) -> Result<Op
 pub(crate) fn get_event(
     c: &Connection,
     cache: &DictCache,
+    project_id: i64,
     event_id: &[u8; 16],
 ) -> Result<Option<StoredEvent>> {
     let row = c
         .prepare_cached(&format!(
-            "SELECT {EVENT_COLS}, dict_id, payload FROM events WHERE event_id = ?1 LIMIT 1"
+            "SELECT {EVENT_COLS}, dict_id, payload FROM events WHERE event_id = ?1 AND project_id = ?2"
         ))?
-        .query_row([&event_id[..]], |r| {
+        .query_row(params![&event_id[..], project_id], |r| {
             Ok((
                 row_event_summary(r)?,
                 r.get::<_, i64>(9)?,
@@ -379,13 +380,14 @@ fn row_attachment(r: &Row<'_>) -> rusqlite::Result<AttachmentMeta> {
 
 pub(crate) fn event_attachments(
     c: &Connection,
+    project_id: i64,
     event_id: &[u8; 16],
 ) -> Result<Vec<AttachmentMeta>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, event_id, filename, content_type, attachment_type, size FROM attachments
-         WHERE event_id = ?1 ORDER BY id",
+         WHERE project_id = ?1 AND event_id = ?2 ORDER BY id",
     )?;
-    let rows = stmt.query_map([&event_id[..]], row_attachment)?;
+    let rows = stmt.query_map(params![project_id, &event_id[..]], row_attachment)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
