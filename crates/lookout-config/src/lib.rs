@@ -43,6 +43,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Event ingest limits and queueing.
     pub ingest: IngestConfig,
+    /// Outgoing e-mail (invitations; alerts later). Off while `host` is empty.
+    pub smtp: SmtpConfig,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -170,6 +173,76 @@ impl Default for IngestConfig {
             events_per_minute: 0,
             scrub_keys: Vec::new(),
         }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required), usually port 587.
+    Starttls,
+    /// TLS from the first byte ("SMTPS"), usually port 465.
+    Tls,
+    /// No encryption: only for a relay on the same machine or in tests.
+    None,
+}
+
+/// Outgoing e-mail.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Server host name; empty turns e-mail off.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub tls: SmtpTls,
+    /// Login user; empty = no authentication.
+    pub username: String,
+    /// Login password (never logged; `config check` shows `***`).
+    pub password: String,
+    /// The sender, e.g. `Lookout <lookout@example.com>`.
+    pub from: String,
+    /// Connect and send timeout in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: String::new(),
+            password: String::new(),
+            from: "Lookout <lookout@localhost>".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl SmtpConfig {
+    /// Whether e-mail is configured.
+    pub fn enabled(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
+            .field("from", &self.from)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
     }
 }
 

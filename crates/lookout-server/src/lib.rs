@@ -9,6 +9,7 @@ pub mod access;
 pub mod auth;
 mod disk;
 pub mod error;
+pub mod mail;
 pub mod retention;
 pub mod routes;
 pub mod state;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::sentry_api::project_releases),
         )
         .route("/api/v1/openapi.json", get(routes::api::openapi))
+        .route("/api/v1/me", get(routes::api::me))
         .route("/api/v1/projects", get(routes::api::list_projects))
         .route(
             "/api/v1/projects/{id}/issues",

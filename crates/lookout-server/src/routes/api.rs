@@ -48,6 +48,23 @@ pub async fn list_projects(State(state): State<AppState>, auth: ApiAuth) -> ApiR
     Ok(Json(json!({ "items": items })))
 }
 
+/// `GET /api/v1/me`: who the token acts for and what it may do.
+pub async fn me(State(state): State<AppState>, auth: ApiAuth) -> ApiResult {
+    let projects: Vec<Value> = auth
+        .access
+        .projects(&state)
+        .await?
+        .into_iter()
+        .map(|(p, role)| json!({"id": p.id, "slug": p.slug, "role": role.as_str()}))
+        .collect();
+    Ok(Json(json!({
+        "user": auth.access.user.as_ref().map(|u| json!({"id": u.id, "email": u.email, "is_admin": u.is_admin})),
+        "is_admin": auth.access.is_admin(),
+        "token": {"id": auth.token.id, "name": auth.token.name, "scope": auth.token.scope.as_str()},
+        "projects": projects,
+    })))
+}
+
 /// Query parameters of the issue list.
 #[derive(Debug, Deserialize)]
 pub struct IssueListParams {

@@ -126,3 +126,59 @@ pub fn error_page(viewer: &Viewer, e: ApiError) -> Response {
         e => server_error(e),
     }
 }
+
+/// Why a new password cannot be used, if it cannot.
+pub fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
+    if password.chars().count() < 10 {
+        Some("The password needs at least 10 characters.")
+    } else if password.len() > 1024 {
+        Some("The password is too long (at most 1024 bytes).")
+    } else if password != confirm {
+        Some("The two passwords differ.")
+    } else {
+        None
+    }
+}
+
+/// Hashes a password with argon2id off the async executor (it takes tens
+/// of milliseconds and 19 MiB on purpose).
+pub async fn hash_in_background(password: &str) -> Result<String, Response> {
+    let pw = password.to_string();
+    match tokio::task::spawn_blocking(move || crate::auth::hash_password(&pw)).await {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(server_error(e)),
+        Err(e) => Err(server_error(e)),
+    }
+}
+
+/// Checks a password against a stored hash off the async executor.
+pub async fn verify_in_background(password: &str, hash: String) -> bool {
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || crate::auth::verify_password(&pw, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// A short confirmation shown after a form, chosen by a fixed key in the
+/// query string so no user input is ever reflected.
+pub fn notice(key: Option<&str>, messages: &[(&str, &str)]) -> Markup {
+    let text = key.and_then(|k| messages.iter().find(|(m, _)| *m == k).map(|(_, t)| *t));
+    html! {
+        @if let Some(t) = text { p.notice role="status" { (t) } }
+    }
+}
+
+/// `?done=` on a page: which confirmation to show.
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct Done {
+    /// The key of the confirmation.
+    pub done: Option<String>,
+}
+
+/// A form that carries only the CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf_token: String,
+}

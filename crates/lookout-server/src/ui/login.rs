@@ -75,21 +75,15 @@ pub async fn setup_submit(
     let email = f.email.trim().to_string();
     let error = if !email.contains('@') {
         Some("Enter an e-mail address.")
-    } else if f.password.chars().count() < 10 {
-        Some("The password needs at least 10 characters.")
-    } else if f.password != f.password_confirm {
-        Some("The two passwords differ.")
     } else {
-        None
+        password_problem(&f.password, &f.password_confirm)
     };
     if let Some(e) = error {
         return html_page(StatusCode::BAD_REQUEST, setup_view(&f.csrf_token, Some(e)));
     }
-    let pw = f.password.clone();
-    let hash = match tokio::task::spawn_blocking(move || hash_password(&pw)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return server_error(e),
-        Err(e) => return server_error(e),
+    let hash = match hash_in_background(&f.password).await {
+        Ok(h) => h,
+        Err(r) => return r,
     };
     match state
         .store()
@@ -106,7 +100,8 @@ pub async fn setup_submit(
     }
 }
 
-async fn start_session(state: &AppState, user_id: i64, next: &str) -> Response {
+/// Starts a browser session for `user_id` and redirects to `next`.
+pub(crate) async fn start_session(state: &AppState, user_id: i64, next: &str) -> Response {
     let secret = random_secret();
     let session = WebSession {
         id_hash: token_hash(&secret),

@@ -5,11 +5,14 @@
 //! Everything that came from an event is rendered through maud's escaping
 //! (`(value)`), never `PreEscaped`.
 
+pub mod account;
+pub mod admin;
 pub mod common;
 pub mod issues;
 pub mod login;
 pub mod projects;
 pub mod session;
+pub mod settings;
 
 use crate::state::AppState;
 use axum::Router;
@@ -35,6 +38,38 @@ pub fn routes() -> Router<AppState> {
             get(projects::projects).post(projects::create_project),
         )
         .route("/projects/{id}/issues", get(issues::issues))
+        .route(
+            "/projects/{id}/settings",
+            get(settings::settings_page).post(settings::save_settings),
+        )
+        .route("/projects/{id}/rename", post(settings::rename))
+        .route("/projects/{id}/keys", post(settings::create_key))
+        .route(
+            "/projects/{id}/keys/{key}/revoke",
+            post(settings::revoke_key),
+        )
+        .route(
+            "/projects/{id}/keys/{key}/rotate",
+            post(settings::rotate_key),
+        )
+        .route("/projects/{id}/members", post(settings::set_member))
+        .route("/projects/{id}/delete", post(settings::delete))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/admin", post(admin::set_admin))
+        .route("/admin/users/{id}/delete", post(admin::delete_user))
+        .route("/admin/invitations", post(admin::invite))
+        .route(
+            "/admin/invitations/{id}/revoke",
+            post(admin::revoke_invitation),
+        )
+        .route(
+            "/invite/{secret}",
+            get(admin::accept_form).post(admin::accept),
+        )
         .route("/issues/{id}", get(issues::issue))
         .route("/issues/{id}/status", post(issues::issue_status))
         .route("/issues/{id}/latest.json", get(issues::latest_event_json))
@@ -106,8 +141,11 @@ pub fn layout(title: &str, viewer: Option<&session::Viewer>, body: Markup) -> Ma
                 header.top {
                     a.brand href="/projects" { "Lookout" }
                     @if let Some(v) = viewer {
-                        nav {
+                        nav #main-nav {
                             a href="/projects" { "Projects" }
+                            " "
+                            a #nav-account href="/account" { "Account" }
+                            @if v.user.is_admin { " " a #nav-users href="/admin/users" { "Users" } }
                         }
                         form #logout method="post" action="/logout" {
                             span.muted { (v.user.email) " " }
