@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(1, "foundation", "0001_foundation"),
     migration!(2, "errors", "0002_errors"),
     migration!(3, "accounts", "0003_accounts"),
+    migration!(4, "system_events", "0004_system_events"),
 ];
 
 /// The highest version this binary knows.
