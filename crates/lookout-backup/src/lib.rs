@@ -370,7 +370,10 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
         }
     };
     let tmp_db = dir.join(format!("{TMP_PREFIX}{name}.{}.db", std::process::id()));
-    let tmp_zst = dir.join(format!("{TMP_PREFIX}{name}.{}{DATA_SUFFIX}", std::process::id()));
+    let tmp_zst = dir.join(format!(
+        "{TMP_PREFIX}{name}.{}{DATA_SUFFIX}",
+        std::process::id()
+    ));
     let result = (|| {
         opts.progress.phase("snapshot", 0);
         let schema_version = snapshot::snapshot(db, &tmp_db)?;
@@ -604,9 +607,9 @@ fn extract(dir: &Path, m: &Manifest, dest: &Path, progress: &dyn Progress) -> Re
     };
     progress.phase("restore", m.database.size);
     {
-        let mut dec = zstd::stream::Decoder::with_buffer(BufReader::with_capacity(CHUNK, &mut reader)).map_err(|e| {
-            damaged(format!("file {} is not a zstd stream: {e}", entry.name))
-        })?;
+        let mut dec =
+            zstd::stream::Decoder::with_buffer(BufReader::with_capacity(CHUNK, &mut reader))
+                .map_err(|e| damaged(format!("file {} is not a zstd stream: {e}", entry.name)))?;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match dec.read(&mut buf) {
@@ -674,7 +677,10 @@ pub fn verify(dir: &Path, name: &str, progress: &dyn Progress) -> Result<VerifyR
         tables: Vec::new(),
     };
     if report.problems.is_empty() {
-        let tmp = dir.join(format!("{TMP_PREFIX}verify-{name}.{}.db", std::process::id()));
+        let tmp = dir.join(format!(
+            "{TMP_PREFIX}verify-{name}.{}.db",
+            std::process::id()
+        ));
         match extract(dir, &m, &tmp, progress) {
             Ok(_) => match snapshot::inspect(&tmp) {
                 Ok(ins) => {
@@ -873,9 +879,9 @@ fn remove_leftovers(dir: &Path, listed: &[Listed]) {
     let hour = std::time::Duration::from_secs(3600);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let orphan_data = name.strip_suffix(DATA_SUFFIX).is_some_and(|n| {
-            !n.starts_with('.') && !listed.iter().any(|l| l.manifest.name == n)
-        });
+        let orphan_data = name
+            .strip_suffix(DATA_SUFFIX)
+            .is_some_and(|n| !n.starts_with('.') && !listed.iter().any(|l| l.manifest.name == n));
         if !(name.starts_with(TMP_PREFIX) || orphan_data) {
             continue;
         }

@@ -76,8 +76,7 @@ impl Progress for TtyBar {
         let Ok(mut s) = self.state.lock() else {
             return;
         };
-        if s
-            .drawn
+        if s.drawn
             .is_some_and(|d| d.elapsed() < Duration::from_millis(100))
             && done < s.total
         {

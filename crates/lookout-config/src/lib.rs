@@ -676,7 +676,11 @@ mod tests {
         assert!(c.backup.enabled);
         assert_eq!(c.backup.interval_secs, 3600);
         assert_eq!(
-            (c.backup.keep_hourly, c.backup.keep_daily, c.backup.keep_weekly),
+            (
+                c.backup.keep_hourly,
+                c.backup.keep_daily,
+                c.backup.keep_weekly
+            ),
             (24, 30, 12)
         );
         assert_eq!(c.backup_dir(), PathBuf::from("./lookout-data/backups"));
@@ -697,7 +701,10 @@ mod tests {
         let err = load_text("[backup]\nkeep_montly = 3\n", &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("keep_montly") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("keep_montly") && err.contains("line 2"),
+            "{err}"
+        );
     }
 
     #[test]

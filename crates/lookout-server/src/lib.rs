@@ -8,6 +8,7 @@
 pub mod auth;
 mod disk;
 pub mod error;
+pub mod ops;
 pub mod retention;
 pub mod routes;
 pub mod state;
@@ -104,6 +105,19 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/events/{event_id}/attachments/{id}",
             get(routes::api::download_attachment),
         )
+        .route(
+            "/api/v1/backups",
+            get(routes::backups::list).post(routes::backups::create),
+        )
+        .route("/api/v1/system-events", get(routes::backups::system_events))
+        .route(
+            "/api/v1/backups/{name}/verify",
+            post(routes::backups::verify),
+        )
+        .route(
+            "/api/v1/backups/{name}/download",
+            get(routes::backups::download),
+        )
         .merge(ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
@@ -178,6 +192,7 @@ pub fn register_metrics(state: &AppState) {
         &[],
         move || vec![(vec![], s.uptime_seconds())],
     );
+    ops::register_metrics(state);
     let s = state.clone();
     r.gauge_fn(
         "lookout_queue_depth",
@@ -195,6 +210,7 @@ pub fn register_metrics(state: &AppState) {
 /// Starts the server's background work: flushing tallied ingest outcomes
 /// and enforcing retention. The tasks end when `shutdown` fires.
 pub fn spawn_background(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    ops::spawn(state, shutdown.clone());
     let s = state.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {

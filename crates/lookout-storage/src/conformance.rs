@@ -59,7 +59,10 @@ pub async fn run_all(store: &dyn Store) {
 async fn system_events_round_trip_and_expire(store: &dyn Store) {
     use crate::{Severity, Signal, SystemEvent};
     let old = chrono::Utc::now() - chrono::Duration::days(400);
-    for (at, kind) in [(old, "backup.failed"), (chrono::Utc::now(), "backup.succeeded")] {
+    for (at, kind) in [
+        (old, "backup.failed"),
+        (chrono::Utc::now(), "backup.succeeded"),
+    ] {
         store
             .record_system_event(SystemEvent {
                 id: 0,

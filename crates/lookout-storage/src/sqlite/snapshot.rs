@@ -115,7 +115,10 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 /// healthy.
 pub fn full_check(path: &Path) -> Result<Vec<String>> {
     if !path.is_file() {
-        return Err(StorageError::NotFound(format!("database {}", path.display())));
+        return Err(StorageError::NotFound(format!(
+            "database {}",
+            path.display()
+        )));
     }
     super::check_header(path)?;
     let c = Connection::open_with_flags(
@@ -132,7 +135,10 @@ pub fn full_check(path: &Path) -> Result<Vec<String>> {
 
 fn open_read_only(path: &Path) -> Result<Connection> {
     if !path.is_file() {
-        return Err(StorageError::NotFound(format!("database {}", path.display())));
+        return Err(StorageError::NotFound(format!(
+            "database {}",
+            path.display()
+        )));
     }
     super::check_header(path)?;
     let c = Connection::open_with_flags(
