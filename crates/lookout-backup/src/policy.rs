@@ -27,12 +27,15 @@ impl Default for Policy {
     }
 }
 
+/// A period bucket: backups with equal keys fall in the same period.
+type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32);
+
 /// The names to keep among `backups` (`(name, created_at)`, any order).
 pub fn keep(backups: &[(String, DateTime<Utc>)], policy: &Policy) -> BTreeSet<String> {
     let mut sorted: Vec<&(String, DateTime<Utc>)> = backups.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
     let mut kept = BTreeSet::new();
-    let rules: [(u32, fn(&DateTime<Utc>) -> (i32, u32, u32)); 3] = [
+    let rules: [(u32, Bucket); 3] = [
         (policy.hourly, |t| (t.year(), t.ordinal(), t.hour())),
         (policy.daily, |t| (t.year(), t.ordinal(), 0)),
         (policy.weekly, |t| {

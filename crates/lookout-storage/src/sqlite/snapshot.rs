@@ -194,6 +194,29 @@ mod tests {
         store.close().await.unwrap();
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_fenced_store_refuses_every_write_but_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::new(dir.path())).unwrap();
+        store
+            .create_project(NewProject { name: "a".into() })
+            .await
+            .unwrap();
+        assert!(store.fenced().is_none());
+        store.fence("integrity check failed: page 7".into());
+        let err = store
+            .create_project(NewProject { name: "b".into() })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Fenced(_)), "{err}");
+        assert!(err.to_string().contains("page 7"), "{err}");
+        assert!(matches!(
+            store.probe_write().await,
+            Err(StorageError::Fenced(_))
+        ));
+        assert_eq!(store.list_projects().await.unwrap().len(), 1);
+    }
+
     #[test]
     fn inspecting_garbage_names_the_problem() {
         let dir = tempfile::tempdir().unwrap();
