@@ -45,6 +45,14 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Outgoing e-mail (invitations; alerts later). Off while `host` is empty.
     pub smtp: SmtpConfig,
+    /// Scheduled backups and their retention.
+    pub backup: BackupConfig,
+    /// Periodic full integrity checks.
+    pub integrity: IntegrityConfig,
+    /// The free-space watermark that guards ingest.
+    pub disk: DiskConfig,
+    /// Server-wide retention per signal.
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -59,6 +67,10 @@ impl Default for Config {
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
             smtp: SmtpConfig::default(),
+            backup: BackupConfig::default(),
+            integrity: IntegrityConfig::default(),
+            disk: DiskConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -222,6 +234,42 @@ impl Default for SmtpConfig {
     }
 }
 
+/// Scheduled backups (made by `serve`) and the retention policy that
+/// `serve` and `lookout backup prune` apply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Whether `serve` makes backups on a schedule.
+    pub enabled: bool,
+    /// Seconds between scheduled backups.
+    pub interval_secs: u64,
+    /// Where backups are written. Empty: `<data_dir>/backups`.
+    pub dir: PathBuf,
+    /// A second directory each scheduled backup is copied to (another
+    /// disk, a network mount). Empty: none.
+    pub copy_to: PathBuf,
+    /// Keep the newest backup of each of this many recent hours.
+    pub keep_hourly: u32,
+    /// Keep the newest backup of each of this many recent days.
+    pub keep_daily: u32,
+    /// Keep the newest backup of each of this many recent ISO weeks.
+    pub keep_weekly: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            enabled: true,
+            interval_secs: 3600,
+            dir: PathBuf::new(),
+            copy_to: PathBuf::new(),
+            keep_hourly: 24,
+            keep_daily: 30,
+            keep_weekly: 12,
+        }
+    }
+}
+
 impl SmtpConfig {
     /// Whether e-mail is configured.
     pub fn enabled(&self) -> bool {
@@ -243,6 +291,79 @@ impl std::fmt::Debug for SmtpConfig {
             .field("from", &self.from)
             .field("timeout_secs", &self.timeout_secs)
             .finish()
+    }
+}
+
+impl Config {
+    /// The directory backups live in.
+    pub fn backup_dir(&self) -> PathBuf {
+        if self.backup.dir.as_os_str().is_empty() {
+            self.data_dir.join("backups")
+        } else {
+            self.backup.dir.clone()
+        }
+    }
+}
+
+/// Periodic full integrity checks of the store, while serving.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrityConfig {
+    /// Seconds between full checks (`PRAGMA integrity_check`); 0 = never.
+    pub check_interval_secs: u64,
+}
+
+impl Default for IntegrityConfig {
+    fn default() -> Self {
+        IntegrityConfig {
+            check_interval_secs: 86_400,
+        }
+    }
+}
+
+/// The disk guard.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskConfig {
+    /// Below this many free bytes on the data dir's file system, ingest
+    /// answers 507 and scheduled backups are skipped; `/health` reports
+    /// `degraded`.
+    pub min_free_bytes: u64,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        DiskConfig {
+            min_free_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// How long each signal is kept, server-wide. Error events are kept per
+/// project (`retention_days` in its settings, default 90); the other
+/// signals are deleted past the shorter of these and the project's
+/// `retention_days`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days performance transactions (and spans) are kept.
+    pub transactions_days: u32,
+    /// Days cron check-ins (check results) are kept.
+    pub check_ins_days: u32,
+    /// Days log records are kept.
+    pub logs_days: u32,
+    /// Days system events (backup results, integrity, recovery) are kept.
+    pub system_events_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            transactions_days: 30,
+            check_ins_days: 30,
+            logs_days: 14,
+            system_events_days: 365,
+        }
     }
 }
 
@@ -620,6 +741,43 @@ mod tests {
     fn optional_settings_can_come_from_the_environment() {
         let c = load_text("", &[("LOOKOUT_LOG__FILE", "/var/log/lookout.log")]).unwrap();
         assert_eq!(c.log.file, Some(PathBuf::from("/var/log/lookout.log")));
+    }
+
+    #[test]
+    fn operations_sections_have_defaults_and_are_strict() {
+        let c = load_text("", &[]).unwrap();
+        assert!(c.backup.enabled);
+        assert_eq!(c.backup.interval_secs, 3600);
+        assert_eq!(
+            (
+                c.backup.keep_hourly,
+                c.backup.keep_daily,
+                c.backup.keep_weekly
+            ),
+            (24, 30, 12)
+        );
+        assert_eq!(c.backup_dir(), PathBuf::from("./lookout-data/backups"));
+        assert_eq!(c.integrity.check_interval_secs, 86_400);
+        assert_eq!(c.disk.min_free_bytes, 100 * 1024 * 1024);
+        assert_eq!(c.retention.logs_days, 14);
+        let c = load_text(
+            "[backup]\ndir = \"/b\"\ncopy_to = \"/c\"\nkeep_daily = 7\n[disk]\nmin_free_bytes = 5\n",
+            &[("LOOKOUT_BACKUP__ENABLED", "false"), ("LOOKOUT_RETENTION__LOGS_DAYS", "3")],
+        )
+        .unwrap();
+        assert_eq!(c.backup_dir(), PathBuf::from("/b"));
+        assert_eq!(c.backup.copy_to, PathBuf::from("/c"));
+        assert_eq!(c.backup.keep_daily, 7);
+        assert!(!c.backup.enabled);
+        assert_eq!(c.disk.min_free_bytes, 5);
+        assert_eq!(c.retention.logs_days, 3);
+        let err = load_text("[backup]\nkeep_montly = 3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("keep_montly") && err.contains("line 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub enum IngestError {
     /// The queue is full (503).
     #[error("server is overloaded: the ingest queue is full; retry later")]
     Overloaded,
+    /// The data dir's file system is below the free-space watermark (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Shutting down (503).
     #[error("server is shutting down; retry later")]
     ShuttingDown,
@@ -53,6 +56,7 @@ impl IngestError {
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Overloaded => "overloaded",
             IngestError::ShuttingDown => "overloaded",
+            IngestError::InsufficientStorage(_) => "disk_full",
             IngestError::Storage(_) => "internal",
         }
     }

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 507: the data dir's file system is below the free-space watermark.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// 429 with `Retry-After` (seconds) and extra headers.
     #[error("{message}")]
     RateLimited {
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,6 +90,10 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(m) => ApiError::Conflict(m),
             StorageError::InvalidInput(m) => ApiError::BadRequest(m),
             StorageError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
+            StorageError::Fenced(reason) => ApiError::Unavailable {
+                message: format!("storage refuses writes: {reason}"),
+                retry_after: 60,
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }

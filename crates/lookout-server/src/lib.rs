@@ -10,6 +10,7 @@ pub mod auth;
 mod disk;
 pub mod error;
 pub mod mail;
+pub mod ops;
 pub mod retention;
 pub mod routes;
 pub mod state;
@@ -115,6 +116,19 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{id}/events/{event_id}/attachments/{aid}",
             get(routes::api::download_attachment),
         )
+        .route(
+            "/api/v1/backups",
+            get(routes::backups::list).post(routes::backups::create),
+        )
+        .route("/api/v1/system-events", get(routes::backups::system_events))
+        .route(
+            "/api/v1/backups/{name}/verify",
+            post(routes::backups::verify),
+        )
+        .route(
+            "/api/v1/backups/{name}/download",
+            get(routes::backups::download),
+        )
         .merge(ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
@@ -189,6 +203,7 @@ pub fn register_metrics(state: &AppState) {
         &[],
         move || vec![(vec![], s.uptime_seconds())],
     );
+    ops::register_metrics(state);
     let s = state.clone();
     r.gauge_fn(
         "lookout_queue_depth",
@@ -206,6 +221,7 @@ pub fn register_metrics(state: &AppState) {
 /// Starts the server's background work: flushing tallied ingest outcomes
 /// and enforcing retention. The tasks end when `shutdown` fires.
 pub fn spawn_background(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    ops::spawn(state, shutdown.clone());
     let s = state.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {

@@ -21,6 +21,7 @@ struct Inner {
     started: Instant,
     shutting_down: AtomicBool,
     login_limiter: crate::ui::session::LoginLimiter,
+    ops: crate::ops::Ops,
 }
 
 impl AppState {
@@ -47,6 +48,7 @@ impl AppState {
                 started: Instant::now(),
                 shutting_down: AtomicBool::new(false),
                 login_limiter: Default::default(),
+                ops: Default::default(),
             }),
         }
     }
@@ -65,6 +67,10 @@ impl AppState {
     /// Failed-login bookkeeping.
     pub fn login_limiter(&self) -> &crate::ui::session::LoginLimiter {
         &self.inner.login_limiter
+    }
+    /// Backups, integrity, disk guard and usage state.
+    pub fn ops(&self) -> &crate::ops::Ops {
+        &self.inner.ops
     }
     /// Seconds since the server started.
     pub fn uptime_seconds(&self) -> f64 {

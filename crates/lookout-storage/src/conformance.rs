@@ -57,6 +57,49 @@ pub async fn run_all(store: &dyn Store) {
     a_failing_envelope_does_not_sink_concurrent_ones(store).await;
 
     access::run_all(store).await;
+    system_events_round_trip_and_expire(store).await;
+}
+
+async fn system_events_round_trip_and_expire(store: &dyn Store) {
+    use crate::{Severity, Signal, SystemEvent};
+    let old = chrono::Utc::now() - chrono::Duration::days(400);
+    for (at, kind) in [
+        (old, "backup.failed"),
+        (chrono::Utc::now(), "backup.succeeded"),
+    ] {
+        store
+            .record_system_event(SystemEvent {
+                id: 0,
+                at,
+                kind: kind.into(),
+                severity: Severity::High,
+                message: format!("{kind} for the test"),
+                details: Some(serde_json::json!({"name": "b1"})),
+            })
+            .await
+            .expect("record_system_event");
+    }
+    let list = store.list_system_events(10).await.expect("list");
+    assert!(list.len() >= 2);
+    assert_eq!(list[0].kind, "backup.succeeded", "newest first");
+    assert_eq!(list[0].details, Some(serde_json::json!({"name": "b1"})));
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(300)).timestamp_millis();
+    let n = store
+        .enforce_signal_retention(Signal::SystemEvents, cutoff, 100)
+        .await
+        .expect("retention");
+    assert_eq!(n, 1);
+    assert!(
+        store
+            .list_system_events(10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.kind != "backup.failed")
+    );
+    let usage = store.storage_usage().await.expect("usage");
+    assert!(usage.by_signal.iter().any(|(s, b)| s == "events" && *b > 0));
+    assert!(store.integrity_check().await.expect("check").is_empty());
 }
 
 async fn migrations_are_current(store: &dyn Store) {

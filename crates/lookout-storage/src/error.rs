@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub enum StorageError {
     /// The database file is damaged. It is left untouched.
     #[error(
-        "database {path} is corrupt ({detail}); it was not modified. Restore it from a backup (see docs/backups.md)"
+        "database {path} is corrupt ({detail}); it was not modified. Restore it from a backup: `lookout backup restore`, or start with `lookout serve --auto-recover` (see docs/operations.md)"
     )]
     Corrupt {
         /// The database file.
@@ -57,6 +57,9 @@ pub enum StorageError {
     /// A caller-supplied value is malformed (e.g. a pagination cursor).
     #[error("{0}")]
     InvalidInput(String),
+    /// Writes are refused because the store was found damaged.
+    #[error("storage refuses writes: {0}")]
+    Fenced(String),
     /// The store is closed.
     #[error("storage is shut down")]
     Closed,

@@ -170,6 +170,99 @@ pub struct RetentionReport {
     pub other: u64,
 }
 
+// --- operations: system events, per-signal retention, fencing (issue #7) ---
+
+/// How serious a [`SystemEvent`] is. The alerting engine routes on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Needs a human now (corruption, recovery).
+    Critical,
+    /// Something failed (a backup).
+    High,
+    /// Worth a look.
+    Medium,
+    /// For the record (a backup succeeded).
+    Low,
+}
+
+impl Severity {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+    /// Parses a stored name; unknown names read as `medium`.
+    pub fn parse(s: &str) -> Severity {
+        match s {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "low" => Severity::Low,
+            _ => Severity::Medium,
+        }
+    }
+}
+
+/// Something that happened to the install itself (a backup, an integrity
+/// check, a recovery), recorded durably so that the alerting engine can
+/// consume it once it exists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SystemEvent {
+    /// Row id (0 for a new event).
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Dotted kind, e.g. `backup.succeeded`, `backup.failed`,
+    /// `integrity.failed`, `recovery.restored`.
+    pub kind: String,
+    /// How serious.
+    pub severity: Severity,
+    /// One line for humans; never contains secrets.
+    pub message: String,
+    /// Structured details (JSON), if any.
+    pub details: Option<serde_json::Value>,
+}
+
+/// A kind of data with its own retention period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Performance transactions (and their spans).
+    Transactions,
+    /// Cron check-ins (the results of heartbeat checks).
+    CheckIns,
+    /// Log records.
+    Logs,
+    /// System events.
+    SystemEvents,
+}
+
+impl Signal {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Transactions => "transactions",
+            Signal::CheckIns => "check_ins",
+            Signal::Logs => "logs",
+            Signal::SystemEvents => "system_events",
+        }
+    }
+}
+
+/// Bytes on disk for one signal (tables and their indexes), and per project
+/// where the data belongs to a project.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageUsage {
+    /// `(signal, bytes)`; signals: events, issues, transactions, check_ins,
+    /// logs, attachments, releases, system_events, other.
+    pub by_signal: Vec<(String, u64)>,
+    /// `(project_id, bytes)`: stored event payloads and attachments.
+    pub by_project: Vec<(i64, u64)>,
+}
+
 /// Everything Lookout stores. Implemented by each backend.
 ///
 /// Methods are async; backends that block (SQLite) run the work on their
@@ -415,4 +508,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Stops accepting writes, commits what is queued, and closes.
     async fn close(&self) -> Result<()>;
+
+    // --- operations (issue #7) ------------------------------------------
+
+    /// Records a system event durably.
+    async fn record_system_event(&self, event: SystemEvent) -> Result<i64>;
+    /// The newest system events, newest first.
+    async fn list_system_events(&self, limit: usize) -> Result<Vec<SystemEvent>>;
+    /// Deletes up to `budget` rows of `signal` older than `older_than_ms`,
+    /// across all projects. Returns the rows deleted.
+    async fn enforce_signal_retention(
+        &self,
+        signal: Signal,
+        older_than_ms: i64,
+        budget: usize,
+    ) -> Result<u64>;
+    /// Bytes used per signal and per project (may scan the whole store:
+    /// call it from background work, not per request).
+    async fn storage_usage(&self) -> Result<StorageUsage>;
+    /// Runs the backend's full integrity check; an empty list means
+    /// healthy, otherwise the problems found.
+    async fn integrity_check(&self) -> Result<Vec<String>>;
+    /// Refuses every later write with [`StorageError::Fenced`]: called when
+    /// the store is found damaged, so that nothing writes to it further.
+    fn fence(&self, reason: String);
+    /// Why writes are refused, when they are.
+    fn fenced(&self) -> Option<String>;
 }

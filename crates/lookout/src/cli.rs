@@ -55,6 +55,74 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Make, list, verify, restore and prune backups.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Run SQLite's full integrity check on the database (safe while the
+    /// server runs); exits 1 when it finds damage.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Take a consistent snapshot now (safe while the server runs).
+    Create {
+        /// Name (letters, digits, `.`, `_`, `-`); named backups are never
+        /// pruned. Default: lookout-<UTC time>.
+        #[arg(long)]
+        name: Option<String>,
+        /// Directory to write to (default: the configured backup dir).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List backups: name, time, size, schema version, verification state.
+    List {
+        /// Directory to list (default: the configured backup dir).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check hashes, open the snapshot, run the integrity check and count
+    /// rows; exits 1 when the backup is damaged.
+    Verify {
+        name: String,
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a data dir that no server is using; the
+    /// replaced files are kept aside.
+    Restore {
+        name: String,
+        /// Directory holding the backup (default: the configured backup dir).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// The data dir to restore into.
+        #[arg(long, value_name = "DIR", required = true)]
+        into: PathBuf,
+    },
+    /// Delete backups the retention policy (backup.keep_hourly/daily/weekly)
+    /// does not keep. Named backups are never deleted.
+    Prune {
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +130,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8686 or 0.0.0.0:0.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// When the database is found damaged at start, restore the newest
+    /// backup that passes verification (the damaged files are kept aside).
+    #[arg(long)]
+    pub auto_recover: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,3 +40,12 @@ impl From<lookout_config::ConfigError> for Exit {
         Exit::Usage(e.to_string())
     }
 }
+
+impl From<lookout_backup::BackupError> for Exit {
+    fn from(e: lookout_backup::BackupError) -> Self {
+        match e {
+            lookout_backup::BackupError::InvalidName(_) => Exit::Usage(e.to_string()),
+            other => Exit::Failure(other.to_string()),
+        }
+    }
+}

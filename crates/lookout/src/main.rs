@@ -51,14 +51,16 @@ fn run(cli: Cli) -> Result<(), Exit> {
         .build()
         .map_err(|e| Exit::Failure(format!("cannot start the async runtime: {e}")))?;
     match cli.command {
-        Command::Serve(_) => {
+        Command::Serve(args) => {
             logging::init(&cfg.log)?;
-            runtime.block_on(commands::serve::run(cfg))
+            runtime.block_on(commands::serve::run(cfg, args.auto_recover))
         }
         Command::Migrate { action } => runtime.block_on(commands::admin::migrate(&cfg, action)),
         Command::Project { action } => runtime.block_on(commands::admin::project(&cfg, action)),
         Command::User { action } => runtime.block_on(commands::admin::user(&cfg, action)),
         Command::Token { action } => runtime.block_on(commands::admin::token(&cfg, action)),
+        Command::Backup { action } => commands::backup::run(&cfg, action),
+        Command::Check { json } => commands::backup::check(&cfg, json),
         Command::Config { .. } => unreachable!("handled above"),
     }
 }

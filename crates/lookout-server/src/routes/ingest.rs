@@ -40,6 +40,13 @@ pub fn ingest_error(e: IngestError) -> ApiError {
             message: e.to_string(),
             retry_after: 5,
         },
+        IngestError::InsufficientStorage(m) => ApiError::InsufficientStorage(m),
+        IngestError::Storage(lookout_storage::StorageError::Fenced(reason)) => {
+            ApiError::Unavailable {
+                message: format!("storage refuses writes: {reason}"),
+                retry_after: 60,
+            }
+        }
         IngestError::Storage(e) => ApiError::Internal(e.to_string()),
         other => ApiError::Internal(other.to_string()),
     }
@@ -55,6 +62,17 @@ async fn handle(
 ) -> Response {
     let limit = state.config().ingest.max_body_bytes;
     let origin = header_str(&headers, "origin").map(str::to_string);
+    // The disk guard: refuse before reading the body, while space is short.
+    if let Some((free, min)) = state.disk_low() {
+        let err = IngestError::InsufficientStorage(format!(
+            "insufficient storage: {free} bytes free on the server's data volume, below its {min}-byte watermark; retry later"
+        ));
+        state.ingestor().count_rejection(&err);
+        let mut r = ingest_error(err).into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return with_cors(r, origin.as_deref());
+    }
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! they hold no SQL and no business rules of their own.
 
 pub mod api;
+pub mod backups;
 pub mod ingest;
 pub mod probes;
 pub mod sentry_api;

@@ -34,6 +34,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     if state.is_shutting_down() {
         return not_ready("shutting down".into());
     }
+    if let Some(reason) = state.store().fenced() {
+        return not_ready(format!("storage is damaged and refuses writes: {reason}"));
+    }
     match tokio::time::timeout(PROBE_TIMEOUT, state.store().migration_status()).await {
         Ok(Ok(st)) if st.current == st.latest => {}
         Ok(Ok(st)) => {
@@ -56,7 +59,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// unhealthy.
 pub async fn health(State(state): State<AppState>) -> Response {
     let db = tokio::time::timeout(PROBE_TIMEOUT, state.store().probe_write()).await;
+    let fenced = state.store().fenced();
     let (db_ok, db_json) = match db {
+        _ if fenced.is_some() => (
+            false,
+            json!({ "healthy": false, "error": fenced.clone(), "backend": state.store().backend() }),
+        ),
         Ok(Ok(d)) => (
             true,
             json!({ "healthy": true, "latency_ms": round2(d.as_secs_f64() * 1000.0),
@@ -74,11 +82,13 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let data_dir = &state.config().data_dir;
     let (disk_ok, disk_json) = match disk::free_bytes(data_dir) {
         Some(free) => {
-            let ok = free >= DISK_MIN_FREE_BYTES;
-            (
-                ok,
-                json!({ "healthy": ok, "free_bytes": free, "min_free_bytes": DISK_MIN_FREE_BYTES }),
-            )
+            let min = state.config().disk.min_free_bytes;
+            let ok = free >= min;
+            let mut j = json!({ "healthy": ok, "free_bytes": free, "min_free_bytes": min });
+            if !ok {
+                j["error"] = json!("below the watermark: ingest answers 507 until space is freed");
+            }
+            (ok, j)
         }
         None => (
             false,
@@ -88,9 +98,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let depth = state.store().write_queue_depth();
     let capacity = state.config().ingest.queue_capacity.max(1);
     let queue_ok = depth * 10 < capacity * 8;
+    let (backup_ok, backup_json) = backup_check(&state);
     let status = if !db_ok {
         "unhealthy"
-    } else if !disk_ok || !queue_ok || state.is_shutting_down() {
+    } else if !disk_ok || !queue_ok || !backup_ok || state.is_shutting_down() {
         "degraded"
     } else {
         "healthy"
@@ -103,6 +114,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "database": db_json,
             "disk": disk_json,
             "write_queue": { "healthy": queue_ok, "depth": depth, "capacity": capacity },
+            "backup": backup_json,
         }
     });
     let code = if status == "unhealthy" {
@@ -111,6 +123,36 @@ pub async fn health(State(state): State<AppState>) -> Response {
         StatusCode::OK
     };
     (code, Json(body)).into_response()
+}
+
+/// The backup check: unhealthy when the last attempt failed, or when
+/// scheduled backups are on and the newest is older than two intervals
+/// (once the server has run that long).
+fn backup_check(state: &AppState) -> (bool, serde_json::Value) {
+    let st = state.ops().backup_status();
+    let cfg = &state.config().backup;
+    let age = st
+        .last_success_at
+        .map(|t| (chrono::Utc::now() - t).num_seconds().max(0) as u64);
+    let limit = cfg.interval_secs.saturating_mul(2);
+    let stale =
+        cfg.enabled && state.uptime_seconds() as u64 > limit && age.is_none_or(|a| a > limit);
+    let failed = st.last_ok == Some(false);
+    let ok = !stale && !failed;
+    let mut j = json!({
+        "healthy": ok,
+        "scheduled": cfg.enabled,
+        "last_success_at": st.last_success_at,
+        "last_success_age_seconds": age,
+        "last_result": st.last_ok.map(|o| if o { "success" } else { "failure" }),
+        "last_duration_seconds": st.last_duration.map(|d| round2(d.as_secs_f64())),
+    });
+    if let Some(e) = st.last_error {
+        j["error"] = json!(e);
+    } else if stale {
+        j["error"] = json!("no backup within two backup intervals");
+    }
+    (ok, j)
 }
 
 /// `GET /metrics`: Prometheus text 0.0.4, or OpenMetrics 1.0 when the

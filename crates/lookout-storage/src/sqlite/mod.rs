@@ -5,13 +5,15 @@
 mod accounts;
 mod ingest;
 mod migrations;
+mod ops;
 mod queries;
+pub mod snapshot;
 mod writer;
 
 use crate::codec::DictCache;
 use crate::{
     IssueQuery, NewApiToken, NewDeploy, NewInvitation, NewProject, NewUser, Page, ReleaseUpdate,
-    Result, RetentionReport, StorageError, Store,
+    Result, RetentionReport, Signal, StorageError, StorageUsage, Store, SystemEvent,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -79,6 +81,8 @@ pub struct SqliteStore {
     readers: Arc<ReadPool>,
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     dicts: Arc<DictCache>,
+    /// Why writes are refused (the store was found damaged), if they are.
+    fence: RwLock<Option<String>>,
 }
 
 /// How often the WAL is checkpointed into the database file.
@@ -253,6 +257,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(handle)),
             checkpointer: Mutex::new(Some((ckpt_tx, checkpointer))),
             dicts: Arc::new(DictCache::default()),
+            fence: RwLock::new(None),
         })
     }
 
@@ -262,6 +267,9 @@ impl SqliteStore {
     }
 
     fn sender(&self) -> Result<mpsc::Sender<writer::Msg>> {
+        if let Some(reason) = self.fence.read().clone() {
+            return Err(StorageError::Fenced(reason));
+        }
         self.sender.read().clone().ok_or(StorageError::Closed)
     }
 
@@ -1143,6 +1151,9 @@ impl Store for SqliteStore {
         // incremental_vacuum cannot run inside the writer's transaction, so
         // it uses its own connection; SQLite's lock serialises it with the
         // writer (busy_timeout applies).
+        if let Some(reason) = self.fence.read().clone() {
+            return Err(StorageError::Fenced(reason));
+        }
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> Result<u64> {
             let c = Connection::open(&path)?;
@@ -1191,6 +1202,42 @@ impl Store for SqliteStore {
                 .map_err(|_| StorageError::Backend("checkpoint thread panicked".into()))?;
         }
         Ok(())
+    }
+
+    async fn record_system_event(&self, event: SystemEvent) -> Result<i64> {
+        self.write(move |c| ops::insert_system_event(c, &event))
+            .await
+    }
+
+    async fn list_system_events(&self, limit: usize) -> Result<Vec<SystemEvent>> {
+        self.read(move |c| ops::list_system_events(c, limit)).await
+    }
+
+    async fn enforce_signal_retention(
+        &self,
+        signal: Signal,
+        older_than_ms: i64,
+        budget: usize,
+    ) -> Result<u64> {
+        self.write(move |c| ops::enforce_signal_retention(c, signal, older_than_ms, budget))
+            .await
+    }
+
+    async fn storage_usage(&self) -> Result<StorageUsage> {
+        self.read(ops::storage_usage).await
+    }
+
+    async fn integrity_check(&self) -> Result<Vec<String>> {
+        self.read(|c| ops::integrity_check(c, 20)).await
+    }
+
+    fn fence(&self, reason: String) {
+        tracing::error!(reason = %reason, "storage fenced: every later write is refused");
+        *self.fence.write() = Some(reason);
+    }
+
+    fn fenced(&self) -> Option<String> {
+        self.fence.read().clone()
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per group of subcommands.
 
 pub mod admin;
+pub mod backup;
 pub mod serve;
 
 use crate::exit::Exit;
@@ -11,6 +12,15 @@ use std::sync::Arc;
 
 /// Opens the configured store. `migrate` applies pending migrations.
 pub async fn open_store(cfg: &Config, migrate: bool) -> Result<Arc<dyn Store>, Exit> {
+    Ok(try_open_store(cfg, migrate).await??)
+}
+
+/// Like [`open_store`], but hands back the storage error itself, so that
+/// `serve --auto-recover` can tell damage from other failures.
+pub async fn try_open_store(
+    cfg: &Config,
+    migrate: bool,
+) -> Result<Result<Arc<dyn Store>, lookout_storage::StorageError>, Exit> {
     if !cfg.storage.url.is_empty() && !cfg.storage.url.starts_with("sqlite:") {
         return Err(Exit::Usage(format!(
             "storage.url `{}`: only the embedded SQLite backend is available in this version",
@@ -27,6 +37,6 @@ pub async fn open_store(cfg: &Config, migrate: bool) -> Result<Arc<dyn Store>, E
     };
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
         .await
-        .map_err(|e| Exit::Failure(format!("opening storage failed: {e}")))??;
-    Ok(Arc::new(store))
+        .map_err(|e| Exit::Failure(format!("opening storage failed: {e}")))?;
+    Ok(store.map(|s| Arc::new(s) as Arc<dyn Store>))
 }

@@ -3,13 +3,69 @@
 use crate::exit::Exit;
 use lookout_config::Config;
 use lookout_server::AppState;
+use lookout_storage::StorageError;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
-pub async fn run(cfg: Config) -> Result<(), Exit> {
+pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
     let started = Instant::now();
-    let store = super::open_store(&cfg, true).await?;
+    // Held until exit: `backup restore` refuses this data dir meanwhile.
+    let _lock = lookout_backup::DataDirLock::acquire(&cfg.data_dir).map_err(|e| match e {
+        lookout_backup::BackupError::Locked { pid, .. } => Exit::Failure(format!(
+            "another Lookout process{} is using the data dir {}: stop it first",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+            cfg.data_dir.display()
+        )),
+        other => Exit::Failure(other.to_string()),
+    })?;
+    let mut recovered = None;
+    let store = match super::try_open_store(&cfg, true).await? {
+        Ok(s) => s,
+        Err(e @ StorageError::Corrupt { .. }) if auto_recover => {
+            let reason = e.to_string();
+            let c = cfg.clone();
+            let r = tokio::task::spawn_blocking(move || recover(&c, &reason))
+                .await
+                .map_err(|e| Exit::Failure(format!("recovery failed: {e}")))??;
+            recovered = Some((e.to_string(), r));
+            super::open_store(&cfg, true).await?
+        }
+        Err(e @ StorageError::Corrupt { .. }) => {
+            return Err(Exit::Failure(format!(
+                "{e}\nLookout did not start. Run `lookout backup list` and `lookout backup restore NAME --into {}`, or start with `lookout serve --auto-recover` to restore the newest verified backup automatically.",
+                cfg.data_dir.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some((reason, (name, aside))) = &recovered {
+        for (kind, message) in [
+            (
+                "integrity.failed",
+                format!("the database was found damaged at start: {reason}"),
+            ),
+            (
+                "recovery.restored",
+                format!(
+                    "restored backup {name} automatically; the damaged files are in {}; data written after the backup was taken is lost",
+                    aside.display()
+                ),
+            ),
+        ] {
+            let ev = lookout_storage::SystemEvent {
+                id: 0,
+                at: chrono::Utc::now(),
+                kind: kind.into(),
+                severity: lookout_storage::Severity::Critical,
+                message,
+                details: Some(serde_json::json!({"backup": name, "aside": aside})),
+            };
+            if let Err(e) = store.record_system_event(ev).await {
+                tracing::warn!(error = %e, "cannot record the recovery event");
+            }
+        }
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| Exit::Failure(format!("cannot listen on {}: {e}", cfg.listen)))?;
@@ -108,4 +164,39 @@ fn print_banner(cfg: &Config, addr: std::net::SocketAddr) {
         "  lookout token create --name ci           # for the JSON API and sentry-cli"
     );
     let _ = out.flush();
+}
+
+/// Automatic recovery: finds the newest backup that passes verification,
+/// moves the damaged database files aside into `corrupt-<time>/` and
+/// restores the backup in their place. Loud on purpose.
+fn recover(cfg: &Config, reason: &str) -> Result<(String, std::path::PathBuf), Exit> {
+    let dir = cfg.backup_dir();
+    tracing::error!(reason, backups = %dir.display(), "THE DATABASE IS DAMAGED; --auto-recover: looking for the newest backup that passes verification");
+    let Some((m, _)) = lookout_backup::latest_verified(&dir)? else {
+        return Err(Exit::Failure(format!(
+            "{reason}\n--auto-recover found no backup in {} that passes verification; Lookout did not start and nothing was changed",
+            dir.display()
+        )));
+    };
+    let r = lookout_backup::restore_locked(
+        &dir,
+        &m,
+        &cfg.data_dir,
+        "corrupt",
+        &lookout_backup::progress::NoProgress,
+    )?;
+    let aside = r.replaced.unwrap_or_default();
+    tracing::error!(
+        backup = %m.name,
+        backup_created_at = %m.created_at,
+        damaged_files = %aside.display(),
+        "AUTO-RECOVERY: restored the newest verified backup; data written after it was taken is lost; the damaged files were kept"
+    );
+    eprintln!(
+        "AUTO-RECOVERY: the database was damaged; restored backup {} (taken {}); damaged files kept in {}",
+        m.name,
+        m.created_at.to_rfc3339(),
+        aside.display()
+    );
+    Ok((m.name, aside))
 }

@@ -80,8 +80,14 @@ impl Server {
 
     /// Starts a server on `dir` with extra environment variables.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with(dir, &[], env)
+    }
+
+    /// Starts a server on `dir` with extra `serve` flags and environment.
+    pub fn start_with(dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let mut c = cmd(dir);
         c.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(flags)
             .env("LOOKOUT_LOG__FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

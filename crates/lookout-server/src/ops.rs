@@ -1,0 +1,484 @@
+//! Operations inside `serve` (issue #7): scheduled backups, the periodic
+//! full integrity check, the disk guard, per-signal retention and storage
+//! usage, and the state `/health`, `/ready` and `/metrics` report about
+//! them.
+//!
+//! Outcomes that an operator must hear about (a backup failed, the store
+//! is damaged) are recorded as durable system events through the `Store`
+//! (`system_events`), which the alerting engine will consume once it
+//! exists. The one exception is damage found while serving: the store is
+//! fenced at once and nothing more is written to it; the event lives in
+//! memory (and `/health`) and the log.
+
+use crate::disk;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use lookout_backup::{CreateOptions, Manifest, Policy, Trigger};
+use lookout_storage::{Severity, Signal, SystemEvent};
+use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What the last backup made by this server did.
+#[derive(Debug, Clone, Default)]
+pub struct BackupStatus {
+    /// When the last attempt ended.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Whether it succeeded.
+    pub last_ok: Option<bool>,
+    /// Why it failed.
+    pub last_error: Option<String>,
+    /// How long the last successful backup took.
+    pub last_duration: Option<Duration>,
+    /// When the newest successful backup was taken (this server's or any
+    /// listed in the backup dir).
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Operational state shared by the handlers and the background tasks.
+#[derive(Debug, Default)]
+pub struct Ops {
+    backup: Mutex<BackupStatus>,
+    /// Serialises backups: one at a time per server.
+    backup_running: tokio::sync::Mutex<()>,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    disk: Mutex<Option<(Instant, u64)>>,
+    usage: Mutex<lookout_storage::StorageUsage>,
+}
+
+/// How long a disk free-space reading is reused.
+const DISK_CACHE: Duration = Duration::from_millis(500);
+
+impl Ops {
+    /// The backup status.
+    pub fn backup_status(&self) -> BackupStatus {
+        self.backup.lock().clone()
+    }
+
+    /// Free bytes on the data dir's file system, re-read at most twice a
+    /// second.
+    pub fn free_bytes(&self, data_dir: &Path) -> Option<u64> {
+        let mut cached = self.disk.lock();
+        if let Some((at, free)) = *cached
+            && at.elapsed() < DISK_CACHE
+        {
+            return Some(free);
+        }
+        let free = disk::free_bytes(data_dir)?;
+        *cached = Some((Instant::now(), free));
+        Some(free)
+    }
+}
+
+impl AppState {
+    /// The configured backup directory.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.config().backup_dir()
+    }
+
+    /// When the disk guard refuses writes: the free bytes and the
+    /// watermark.
+    pub fn disk_low(&self) -> Option<(u64, u64)> {
+        let min = self.config().disk.min_free_bytes;
+        let free = self.ops().free_bytes(&self.config().data_dir)?;
+        (free < min).then_some((free, min))
+    }
+}
+
+/// Records a system event; failures are logged, never fatal.
+pub async fn record_event(
+    state: &AppState,
+    kind: &str,
+    severity: Severity,
+    message: String,
+    details: Option<serde_json::Value>,
+) {
+    let event = SystemEvent {
+        id: 0,
+        at: Utc::now(),
+        kind: kind.to_string(),
+        severity,
+        message,
+        details,
+    };
+    if let Err(e) = state.store().record_system_event(event).await {
+        tracing::warn!(error = %e, kind, "cannot record a system event");
+    }
+}
+
+/// The retention policy from the configuration.
+pub fn policy(state: &AppState) -> Policy {
+    let b = &state.config().backup;
+    Policy {
+        hourly: b.keep_hourly,
+        daily: b.keep_daily,
+        weekly: b.keep_weekly,
+    }
+}
+
+/// Why a backup could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupRunError {
+    /// Another backup is running in this server.
+    #[error("a backup is already running")]
+    Busy,
+    /// The backup failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Makes one backup now (scheduled or requested through the API): the
+/// snapshot, the copy to `backup.copy_to`, and for scheduled backups the
+/// retention policy. Updates the status and metrics and records a system
+/// event either way.
+pub async fn run_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, BackupRunError> {
+    let Ok(_running) = state.ops().backup_running.try_lock() else {
+        return Err(BackupRunError::Busy);
+    };
+    let started = Instant::now();
+    let result = make_backup(state, trigger).await;
+    let ops = state.ops();
+    let now = Utc::now();
+    match &result {
+        Ok(m) => {
+            ops.succeeded.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut st = ops.backup.lock();
+                st.last_attempt_at = Some(now);
+                st.last_ok = Some(true);
+                st.last_error = None;
+                st.last_duration = Some(started.elapsed());
+                st.last_success_at = Some(m.created_at);
+            }
+            tracing::info!(backup = %m.name, bytes = m.size(), duration_ms = started.elapsed().as_millis() as u64, "backup made");
+            record_event(
+                state,
+                "backup.succeeded",
+                Severity::Low,
+                format!("backup {} made ({} bytes)", m.name, m.size()),
+                Some(serde_json::json!({"name": m.name, "bytes": m.size(), "duration_ms": m.duration_ms, "trigger": trigger})),
+            )
+            .await;
+        }
+        Err(e) => {
+            ops.failed.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut st = ops.backup.lock();
+                st.last_attempt_at = Some(now);
+                st.last_ok = Some(false);
+                st.last_error = Some(e.to_string());
+            }
+            tracing::error!(error = %e, "backup failed");
+            record_event(
+                state,
+                "backup.failed",
+                Severity::High,
+                format!("backup failed: {e}"),
+                Some(serde_json::json!({"trigger": trigger})),
+            )
+            .await;
+        }
+    }
+    result
+}
+
+async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, BackupRunError> {
+    if let Some((free, min)) = state.disk_low() {
+        return Err(BackupRunError::Failed(format!(
+            "skipped: {free} bytes free on the data dir's file system, below disk.min_free_bytes ({min})"
+        )));
+    }
+    if let Some(reason) = state.store().fenced() {
+        return Err(BackupRunError::Failed(format!(
+            "skipped: the store is damaged ({reason})"
+        )));
+    }
+    let db = state
+        .config()
+        .data_dir
+        .join(lookout_storage::sqlite::DB_FILE);
+    let dir = state.backup_dir();
+    let copy_to = state.config().backup.copy_to.clone();
+    let policy = policy(state);
+    tokio::task::spawn_blocking(move || {
+        let m = lookout_backup::create(
+            &db,
+            &dir,
+            CreateOptions {
+                name: None,
+                trigger,
+                progress: &lookout_backup::progress::NoProgress,
+                before_commit: None,
+            },
+        )
+        .map_err(|e| BackupRunError::Failed(e.to_string()))?;
+        if !copy_to.as_os_str().is_empty() {
+            lookout_backup::copy_to(&dir, &m.name, &copy_to).map_err(|e| {
+                BackupRunError::Failed(format!(
+                    "backup {} made, but copying it to {} failed: {e}",
+                    m.name,
+                    copy_to.display()
+                ))
+            })?;
+        }
+        if trigger == Trigger::Scheduled {
+            for d in [&dir, &copy_to] {
+                if d.as_os_str().is_empty() {
+                    continue;
+                }
+                match lookout_backup::prune(d, &policy, false) {
+                    Ok(removed) if !removed.is_empty() => {
+                        tracing::info!(dir = %d.display(), ?removed, "pruned old backups")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, dir = %d.display(), "pruning backups failed")
+                    }
+                }
+            }
+        }
+        Ok(m)
+    })
+    .await
+    .map_err(|e| BackupRunError::Failed(format!("backup task failed: {e}")))?
+}
+
+/// The newest valid backup's time in the backup dir.
+fn newest_backup(dir: &Path) -> Option<DateTime<Utc>> {
+    lookout_backup::list(dir)
+        .ok()?
+        .first()
+        .map(|l| l.manifest.created_at)
+}
+
+/// Registers the operations metrics.
+pub fn register_metrics(state: &AppState) {
+    let r = lookout_metrics::global();
+    let s = state.clone();
+    r.counter_fn(
+        "lookout_backups",
+        "Backups attempted by this server, by result.",
+        &["result"],
+        move || {
+            vec![
+                (
+                    vec!["success".into()],
+                    s.ops().succeeded.load(Ordering::Relaxed) as f64,
+                ),
+                (
+                    vec!["failure".into()],
+                    s.ops().failed.load(Ordering::Relaxed) as f64,
+                ),
+            ]
+        },
+    );
+    let s = state.clone();
+    r.gauge_fn(
+        "lookout_backup_last_success_timestamp_seconds",
+        "Unix time of the newest successful backup (0: none).",
+        &[],
+        move || {
+            let t = s.ops().backup.lock().last_success_at;
+            vec![(vec![], t.map(|t| t.timestamp() as f64).unwrap_or(0.0))]
+        },
+    );
+    let s = state.clone();
+    r.gauge_fn(
+        "lookout_backup_last_duration_seconds",
+        "How long the last successful backup made by this server took.",
+        &[],
+        move || {
+            let d = s.ops().backup.lock().last_duration;
+            vec![(vec![], d.map(|d| d.as_secs_f64()).unwrap_or(0.0))]
+        },
+    );
+    let s = state.clone();
+    r.gauge_fn(
+        "lookout_storage_bytes",
+        "Bytes the store uses per signal (tables and indexes; refreshed every retention pass).",
+        &["signal"],
+        move || {
+            s.ops()
+                .usage
+                .lock()
+                .by_signal
+                .iter()
+                .map(|(k, v)| (vec![k.clone()], *v as f64))
+                .collect()
+        },
+    );
+    let s = state.clone();
+    r.gauge_fn(
+        "lookout_project_storage_bytes",
+        "Bytes of stored payloads (events, transactions, attachments) per project.",
+        &["project_id"],
+        move || {
+            s.ops()
+                .usage
+                .lock()
+                .by_project
+                .iter()
+                .map(|(k, v)| (vec![k.to_string()], *v as f64))
+                .collect()
+        },
+    );
+    let s = state.clone();
+    r.gauge_fn(
+        "lookout_disk_free_bytes",
+        "Free bytes on the data dir's file system.",
+        &[],
+        move || {
+            s.ops()
+                .free_bytes(&s.config().data_dir)
+                .map(|f| vec![(vec![], f as f64)])
+                .unwrap_or_default()
+        },
+    );
+}
+
+/// Sleeps `d` unless `stop` fires first; `false` when stopping.
+async fn sleep_or_stop(d: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = stop.changed() => false,
+    }
+}
+
+/// Starts the scheduled backups, the periodic integrity check and the
+/// per-signal retention and usage refresh. They end when `shutdown` fires.
+pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    // Seed the status from the backup dir, so /health knows the newest
+    // backup from before this start.
+    let dir = state.backup_dir();
+    state.ops().backup.lock().last_success_at = newest_backup(&dir);
+
+    if state.config().backup.enabled {
+        let s = state.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let interval = Duration::from_secs(s.config().backup.interval_secs.max(1));
+            let tick = interval.min(Duration::from_secs(60));
+            // The first check waits one tick: a server that is started and
+            // stopped at once (tests, restarts) does not back up each time.
+            while sleep_or_stop(tick, &mut stop).await {
+                let dir = s.backup_dir();
+                let newest = tokio::task::spawn_blocking(move || newest_backup(&dir))
+                    .await
+                    .ok()
+                    .flatten();
+                let due = newest.is_none_or(|t| {
+                    (Utc::now() - t).to_std().unwrap_or_default() + Duration::from_secs(1)
+                        >= interval
+                });
+                if due {
+                    let _ = run_backup(&s, Trigger::Scheduled).await;
+                }
+            }
+        });
+    }
+
+    let every = state.config().integrity.check_interval_secs;
+    if every > 0 {
+        let s = state.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            while sleep_or_stop(Duration::from_secs(every), &mut stop).await {
+                if s.store().fenced().is_some() {
+                    continue;
+                }
+                run_integrity_check(&s).await;
+            }
+        });
+    }
+
+    let s = state.clone();
+    let mut stop = shutdown;
+    tokio::spawn(async move {
+        // Usage first (cheap on small stores), then every retention period.
+        let mut first = true;
+        loop {
+            if !first && !sleep_or_stop(crate::retention::INTERVAL, &mut stop).await {
+                break;
+            }
+            first = false;
+            enforce_signal_retention(&s).await;
+            match s.store().storage_usage().await {
+                Ok(u) => *s.ops().usage.lock() = u,
+                Err(e) => tracing::warn!(error = %e, "cannot measure storage usage"),
+            }
+        }
+    });
+}
+
+/// Runs the full integrity check; on damage, fences the store (no more
+/// writes), so `/health` and `/ready` report it.
+pub async fn run_integrity_check(state: &AppState) -> Vec<String> {
+    let started = Instant::now();
+    match state.store().integrity_check().await {
+        Ok(problems) if problems.is_empty() => {
+            tracing::info!(
+                duration_ms = started.elapsed().as_millis() as u64,
+                "integrity check ok"
+            );
+            problems
+        }
+        Ok(problems) => {
+            let reason = format!("integrity check failed: {}", problems.join("; "));
+            tracing::error!(%reason, "THE DATABASE IS DAMAGED: writes stop now; restore a backup or restart with --auto-recover");
+            state.store().fence(reason);
+            problems
+        }
+        Err(e) => {
+            let reason = format!("integrity check could not run: {e}");
+            if matches!(e, lookout_storage::StorageError::Corrupt { .. }) {
+                tracing::error!(%reason, "THE DATABASE IS DAMAGED: writes stop now");
+                state.store().fence(reason.clone());
+            } else {
+                tracing::warn!(%reason, "integrity check did not complete");
+            }
+            vec![reason]
+        }
+    }
+}
+
+/// Deletes each signal's rows past its server-wide retention, in budgeted
+/// batches (each a short write of its own).
+pub async fn enforce_signal_retention(state: &AppState) {
+    let r = &state.config().retention;
+    let now = Utc::now().timestamp_millis();
+    let mut deleted = 0;
+    for (signal, days) in [
+        (Signal::Transactions, r.transactions_days),
+        (Signal::CheckIns, r.check_ins_days),
+        (Signal::Logs, r.logs_days),
+        (Signal::SystemEvents, r.system_events_days),
+    ] {
+        let cutoff = now - i64::from(days) * 86_400_000;
+        for _ in 0..50 {
+            match state
+                .store()
+                .enforce_signal_retention(signal, cutoff, crate::retention::BUDGET)
+                .await
+            {
+                Ok(n) => {
+                    deleted += n;
+                    if n < crate::retention::BUDGET as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, signal = signal.as_str(), "retention failed");
+                    break;
+                }
+            }
+        }
+    }
+    if deleted > 0 {
+        match state.store().reclaim_space(10_000).await {
+            Ok(pages) => tracing::info!(deleted, pages_freed = pages, "signal retention done"),
+            Err(e) => tracing::warn!(error = %e, "retention: cannot reclaim space"),
+        }
+    }
+}

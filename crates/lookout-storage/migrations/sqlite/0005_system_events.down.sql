@@ -1,0 +1,2 @@
+DROP INDEX system_events_by_at;
+DROP TABLE system_events;

@@ -1,0 +1,237 @@
+//! `lookout backup …` and `lookout check`. They work on files directly:
+//! a snapshot is safe beside a running server (one read transaction), and
+//! restore refuses a data dir that a server holds.
+
+use crate::cli::BackupAction;
+use crate::exit::Exit;
+use lookout_backup::progress::TtyBar;
+use lookout_backup::{CreateOptions, Policy, Trigger};
+use lookout_config::Config;
+use lookout_storage::sqlite::{DB_FILE, snapshot};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Test hook (deliberately outside the strict `LOOKOUT_*` namespace):
+/// milliseconds to pause between writing a backup's data file
+/// and its manifest, so that tests can kill the process at the worst
+/// moment. Not a user setting.
+const PAUSE_ENV: &str = "LOOKOUTTEST_BACKUP_PAUSE_MS";
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Human-readable bytes.
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// `lookout backup …`.
+pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
+    let default_dir = cfg.backup_dir();
+    match action {
+        BackupAction::Create { name, to, json } => {
+            let dir = to.unwrap_or(default_dir);
+            let db = cfg.data_dir.join(DB_FILE);
+            if !db.is_file() {
+                return Err(Exit::Failure(format!(
+                    "no database at {}: nothing to back up (check --data-dir)",
+                    db.display()
+                )));
+            }
+            let pause = std::env::var(PAUSE_ENV)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok());
+            let hook = move || {
+                if let Some(ms) = pause {
+                    eprintln!("backup data file written; pausing {ms} ms before the manifest");
+                    std::thread::sleep(Duration::from_millis(ms));
+                }
+            };
+            let bar = TtyBar::for_stderr();
+            let m = lookout_backup::create(
+                &db,
+                &dir,
+                CreateOptions {
+                    name,
+                    trigger: Trigger::Cli,
+                    progress: bar.as_ref(),
+                    before_commit: Some(&hook),
+                },
+            )?;
+            if json {
+                print_json(&serde_json::to_value(&m).unwrap_or_default());
+            } else {
+                println!(
+                    "backup {} created in {}: {} ({} uncompressed), schema version {}, {} ms",
+                    m.name,
+                    dir.display(),
+                    human_bytes(m.size()),
+                    human_bytes(m.database.size),
+                    m.schema_version,
+                    m.duration_ms
+                );
+            }
+            Ok(())
+        }
+        BackupAction::List { from, json } => {
+            let dir = from.unwrap_or(default_dir);
+            let items = lookout_backup::list(&dir)?;
+            if json {
+                let rows: Vec<_> = items
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "name": l.manifest.name,
+                            "created_at": l.manifest.created_at,
+                            "size": l.manifest.size(),
+                            "database_size": l.manifest.database.size,
+                            "schema_version": l.manifest.schema_version,
+                            "lookout_version": l.manifest.lookout_version,
+                            "trigger": l.manifest.trigger,
+                            "pinned": l.manifest.pinned,
+                            "state": l.state(),
+                            "verified_at": l.verification.as_ref().map(|v| v.at),
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(rows));
+            } else if items.is_empty() {
+                println!(
+                    "no backups in {}: make one with `lookout backup create`",
+                    dir.display()
+                );
+            } else {
+                println!(
+                    "{:<32} {:<20} {:>10} {:>6}  STATE",
+                    "NAME", "CREATED (UTC)", "SIZE", "SCHEMA"
+                );
+                for l in items {
+                    println!(
+                        "{:<32} {:<20} {:>10} {:>6}  {}{}",
+                        l.manifest.name,
+                        l.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
+                        human_bytes(l.manifest.size()),
+                        l.manifest.schema_version,
+                        l.state(),
+                        if l.manifest.pinned { " (pinned)" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        BackupAction::Verify { name, from, json } => {
+            let dir = from.unwrap_or(default_dir);
+            let bar = TtyBar::for_stderr();
+            let r = lookout_backup::verify(&dir, &name, bar.as_ref())?;
+            if json {
+                print_json(&json!({
+                    "name": r.name,
+                    "ok": r.ok(),
+                    "problems": r.problems,
+                    "schema_version": r.schema_version,
+                    "tables": r.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+                }));
+            } else if r.ok() {
+                println!(
+                    "backup {name} is sound: hashes match, integrity check ok, schema version {}",
+                    r.schema_version
+                );
+                for (t, n) in &r.tables {
+                    println!("  {t:<24} {n:>10} rows");
+                }
+            }
+            if r.ok() {
+                Ok(())
+            } else {
+                Err(Exit::Failure(format!(
+                    "backup {name} failed verification: {}",
+                    r.problems.join("; ")
+                )))
+            }
+        }
+        BackupAction::Restore { name, from, into } => {
+            let dir = from.unwrap_or(default_dir);
+            let bar = TtyBar::for_stderr();
+            let r = lookout_backup::restore(&dir, &name, &into, bar.as_ref())?;
+            println!(
+                "restored backup {name} into {} ({}, schema version {})",
+                r.database.display(),
+                human_bytes(r.bytes),
+                r.schema_version
+            );
+            if let Some(aside) = r.replaced {
+                println!(
+                    "the replaced database files were moved to {}",
+                    aside.display()
+                );
+            }
+            println!(
+                "start Lookout on {} to use it; an older schema is migrated up on start",
+                into.display()
+            );
+            Ok(())
+        }
+        BackupAction::Prune { from, dry_run } => {
+            let dir = from.unwrap_or(default_dir);
+            let policy = policy(cfg);
+            let removed = lookout_backup::prune(&dir, &policy, dry_run)?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            if removed.is_empty() {
+                println!(
+                    "nothing to prune (keeping {} hourly, {} daily, {} weekly)",
+                    policy.hourly, policy.daily, policy.weekly
+                );
+            }
+            for n in removed {
+                println!("{verb} {n}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The retention policy from the configuration.
+pub fn policy(cfg: &Config) -> Policy {
+    Policy {
+        hourly: cfg.backup.keep_hourly,
+        daily: cfg.backup.keep_daily,
+        weekly: cfg.backup.keep_weekly,
+    }
+}
+
+/// `lookout check`.
+pub fn check(cfg: &Config, json: bool) -> Result<(), Exit> {
+    let db: PathBuf = cfg.data_dir.join(DB_FILE);
+    let started = std::time::Instant::now();
+    let problems = snapshot::full_check(&db)?;
+    let ms = started.elapsed().as_millis() as u64;
+    if json {
+        print_json(
+            &json!({"database": db, "ok": problems.is_empty(), "problems": problems, "duration_ms": ms}),
+        );
+    } else if problems.is_empty() {
+        println!("{}: integrity check ok ({ms} ms)", db.display());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::Failure(format!(
+            "{} is damaged: {}. Restore a backup (`lookout backup restore`) or start with `lookout serve --auto-recover`",
+            db.display(),
+            problems.join("; ")
+        )))
+    }
+}
