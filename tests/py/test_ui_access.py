@@ -16,7 +16,8 @@
 - ``test_invitation_email`` (real SMTP server, aiosmtpd): the invitation is
   e-mailed with text and HTML parts, and its link creates the account.
 - ``test_viewer_in_the_browser``: in Chromium, a viewer sees the issue but
-  no status buttons, and the settings form is disabled.
+  no status buttons, and the settings form is disabled; hover times are
+  shown in the reader's time zone (app.js).
 """
 
 from __future__ import annotations
@@ -417,6 +418,13 @@ def test_viewer_in_the_browser(server, browser: Browser):
     browser.check(browser.exists("#issue-title"), "the viewer sees the issue")
     browser.check(not browser.exists("#issue-actions"), "a viewer gets no status buttons")
     browser.check(browser.exists("#read-only"), "the page says access is read-only")
+    # app.js rewrites hover times into the reader's locale and zone (the
+    # server renders "YYYY-MM-DD HH:MM:SS UTC").
+    title = browser.wait(lambda d: d.execute_script(
+        "var t = document.querySelector('time[datetime]'); return t && t.title;"), 5, "a time element")
+    browser.check(not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", title),
+                  f"hover time was localised by app.js, got {title!r}")
+    browser.check(not browser.console_errors(), f"no console errors: {browser.console_errors()}")
     browser.get(f"/projects/{a.id}/settings")
     browser.check(browser.exists("#settings-form fieldset[disabled]"), "the settings form is disabled for viewers")
     browser.check(not browser.exists("#delete-project"), "viewers cannot delete the project")

@@ -56,14 +56,45 @@ fn item(l: &Listed) -> Value {
     })
 }
 
+/// Every valid backup, newest first (the API and the admin page).
+pub async fn listed(state: &AppState) -> Result<Vec<Listed>, ApiError> {
+    let dir = state.backup_dir();
+    tokio::task::spawn_blocking(move || lookout_backup::list(&dir))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(backup_error)
+}
+
+/// Verifies a backup now.
+pub async fn verify_now(
+    state: &AppState,
+    name: &str,
+) -> Result<lookout_backup::VerifyReport, ApiError> {
+    let dir = state.backup_dir();
+    let n = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        lookout_backup::verify(&dir, &n, &lookout_backup::progress::NoProgress)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(backup_error)
+}
+
+/// Makes a backup now (409 while another one runs).
+pub async fn create_now(state: &AppState) -> Result<lookout_backup::Manifest, ApiError> {
+    match run_backup(state, Trigger::Api).await {
+        Ok(m) => Ok(m),
+        Err(BackupRunError::Busy) => Err(ApiError::Conflict(
+            "a backup is already running; retry when it has finished".into(),
+        )),
+        Err(BackupRunError::Failed(m)) => Err(ApiError::Internal(m)),
+    }
+}
+
 /// `GET /api/v1/backups`: every valid backup, newest first.
 pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &auth).await?;
-    let dir = state.backup_dir();
-    let items = tokio::task::spawn_blocking(move || lookout_backup::list(&dir))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(backup_error)?;
+    let items = listed(&state).await?;
     let st = state.ops().backup_status();
     Ok(Json(json!({
         "items": items.iter().map(item).collect::<Vec<_>>(),
@@ -79,19 +110,11 @@ pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<V
 /// once it is complete; 409 while another backup runs.
 pub async fn create(State(state): State<AppState>, auth: ApiAuth) -> Result<Response, ApiError> {
     require_admin(&state, &auth).await?;
-    match run_backup(&state, Trigger::Api).await {
-        Ok(m) => {
-            let listed = Listed {
-                manifest: m,
-                verification: None,
-            };
-            Ok((StatusCode::CREATED, Json(item(&listed))).into_response())
-        }
-        Err(BackupRunError::Busy) => Err(ApiError::Conflict(
-            "a backup is already running; retry when it has finished".into(),
-        )),
-        Err(BackupRunError::Failed(m)) => Err(ApiError::Internal(m)),
-    }
+    let listed = Listed {
+        manifest: create_now(&state).await?,
+        verification: None,
+    };
+    Ok((StatusCode::CREATED, Json(item(&listed))).into_response())
 }
 
 /// `POST /api/v1/backups/{name}/verify`: verifies now; 200 with
@@ -102,14 +125,7 @@ pub async fn verify(
     auth: ApiAuth,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &auth).await?;
-    let dir = state.backup_dir();
-    let n = name.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        lookout_backup::verify(&dir, &n, &lookout_backup::progress::NoProgress)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(backup_error)?;
+    let r = verify_now(&state, &name).await?;
     Ok(Json(json!({
         "name": name,
         "ok": r.ok(),
@@ -128,8 +144,13 @@ pub async fn download(
     auth: ApiAuth,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &auth).await?;
+    file_response(&state, &name).await
+}
+
+/// A backup's compressed snapshot as a streamed download.
+pub async fn file_response(state: &AppState, name: &str) -> Result<Response, ApiError> {
     let dir = state.backup_dir();
-    let m = lookout_backup::manifest(&dir, &name).map_err(backup_error)?;
+    let m = lookout_backup::manifest(&dir, name).map_err(backup_error)?;
     let entry = m
         .files
         .first()

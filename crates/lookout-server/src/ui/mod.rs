@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod backups;
 pub mod common;
 pub mod issues;
 pub mod login;
@@ -25,6 +26,8 @@ use maud::{DOCTYPE, Markup, html};
 
 /// The stylesheet, served at `/static/app.css`.
 pub const APP_CSS: &str = include_str!("../../assets/app.css");
+/// The one script (progressive enhancement only), served at `/static/app.js`.
+pub const APP_JS: &str = include_str!("../../assets/app.js");
 
 /// The UI's routes.
 pub fn routes() -> Router<AppState> {
@@ -59,6 +62,9 @@ pub fn routes() -> Router<AppState> {
         .route("/account/tokens", post(account::create_token))
         .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/admin/users", get(admin::users))
+        .route("/admin/backups", get(backups::page).post(backups::create))
+        .route("/admin/backups/{name}/verify", post(backups::verify))
+        .route("/admin/backups/{name}/download", get(backups::download))
         .route("/admin/users/{id}/admin", post(admin::set_admin))
         .route("/admin/users/{id}/delete", post(admin::delete_user))
         .route("/admin/invitations", post(admin::invite))
@@ -74,6 +80,7 @@ pub fn routes() -> Router<AppState> {
         .route("/issues/{id}/status", post(issues::issue_status))
         .route("/issues/{id}/latest.json", get(issues::latest_event_json))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
         .route("/favicon.ico", get(favicon))
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -97,6 +104,17 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         APP_CSS,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_JS,
     )
         .into_response()
 }
@@ -136,6 +154,7 @@ pub fn layout(title: &str, viewer: Option<&session::Viewer>, body: Markup) -> Ma
                 meta name="color-scheme" content="light dark";
                 title { (title) " · Lookout" }
                 link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
             }
             body {
                 header.top {
@@ -145,7 +164,10 @@ pub fn layout(title: &str, viewer: Option<&session::Viewer>, body: Markup) -> Ma
                             a href="/projects" { "Projects" }
                             " "
                             a #nav-account href="/account" { "Account" }
-                            @if v.user.is_admin { " " a #nav-users href="/admin/users" { "Users" } }
+                            @if v.user.is_admin {
+                                " " a #nav-users href="/admin/users" { "Users" }
+                                " " a #nav-backups href="/admin/backups" { "Backups" }
+                            }
                         }
                         form #logout method="post" action="/logout" {
                             span.muted { (v.user.email) " " }

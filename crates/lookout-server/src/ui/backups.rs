@@ -1,0 +1,170 @@
+//! The backups page (administrators): list with verification state,
+//! verify, download, and create now. The work is the same as the
+//! `/api/v1/backups` handlers (`routes::backups`).
+
+use super::common::*;
+use super::session::Viewer;
+use super::{layout, relative_time};
+use crate::routes::backups::{create_now, file_response, listed, verify_now};
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+
+const NOTICES: &[(&str, &str)] = &[("created", "Backup created.")];
+
+/// Human size, e.g. `12.3 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `GET /admin/backups`.
+pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(done): Query<Done>) -> Page {
+    let err = |e| error_page(&viewer, e);
+    viewer.access().require_admin().map_err(err)?;
+    let items = listed(&state).await.map_err(err)?;
+    let status = state.ops().backup_status();
+    let csrf = &viewer.session.csrf_token;
+    let body = html! {
+        h1 { "Backups" }
+        (notice(done.done.as_deref(), NOTICES))
+        p.muted {
+            "Scheduled backups, retention and restore are described in the operations guide. Restore with "
+            code { "lookout backup restore NAME --into DIR" } " while the server is stopped."
+        }
+        @if let Some(e) = &status.last_error { p.error #backup-last-error { "The last backup failed: " (e) } }
+        form #create-backup .filters method="post" action="/admin/backups" {
+            input type="hidden" name="csrf_token" value=(csrf);
+            button type="submit" { "Back up now" }
+        }
+        @if items.is_empty() {
+            div.empty-state { "No backups yet. Press “Back up now”, or wait for the scheduled one." }
+        } @else {
+            table #backup-table {
+                thead { tr { th { "Name" } th { "Taken" } th { "Size" } th.optional { "Schema" } th.optional { "How" } th { "Verified" } th { "" } } }
+                tbody {
+                    @for l in &items {
+                        @let m = &l.manifest;
+                        tr.backup-row {
+                            td.backup-name { (m.name) }
+                            td { (relative_time(m.created_at)) }
+                            td { (human_bytes(m.size())) }
+                            td.optional { (m.schema_version) }
+                            td.optional { (format!("{:?}", m.trigger).to_lowercase()) }
+                            td.backup-state { span .badge .(match l.state() { "verified" => "resolved", "failed" => "regression", _ => "ignored" }) { (l.state()) } }
+                            td {
+                                form.inline method="post" action={ "/admin/backups/" (m.name) "/verify" } {
+                                    input type="hidden" name="csrf_token" value=(csrf);
+                                    button.secondary.verify-backup type="submit" { "Verify" }
+                                }
+                                " "
+                                a.download-backup href={ "/admin/backups/" (m.name) "/download" } { "Download" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html_page(
+        StatusCode::OK,
+        layout("Backups", Some(&viewer), body),
+    ))
+}
+
+/// `POST /admin/backups`: back up now.
+pub async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&viewer, &f.csrf_token) {
+        return forbidden_csrf();
+    }
+    if let Err(e) = viewer.access().require_admin() {
+        return error_page(&viewer, e);
+    }
+    match create_now(&state).await {
+        Ok(_) => Redirect::to("/admin/backups?done=created").into_response(),
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+/// `POST /admin/backups/{name}/verify`: the report.
+pub async fn verify(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&viewer, &f.csrf_token) {
+        return forbidden_csrf();
+    }
+    if let Err(e) = viewer.access().require_admin() {
+        return error_page(&viewer, e);
+    }
+    let r = match verify_now(&state, &name).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&viewer, e),
+    };
+    let body = html! {
+        h1 { "Backup " (name) }
+        @if r.ok() {
+            p #verify-ok .notice { "Verified: every hash matches and SQLite's integrity check passed." }
+        } @else {
+            div #verify-problems .card {
+                p.error { "Verification failed:" }
+                ul { @for p in &r.problems { li { (p) } } }
+            }
+        }
+        @if !r.tables.is_empty() {
+            h2 { "Rows per table" }
+            table #verify-tables { tbody { @for (t, n) in &r.tables { tr { td { (t) } td { (n) } } } } }
+        }
+        p { a href="/admin/backups" { "← Backups" } }
+    };
+    html_page(
+        StatusCode::OK,
+        layout("Backup verified", Some(&viewer), body),
+    )
+}
+
+/// `GET /admin/backups/{name}/download`.
+pub async fn download(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(e) = viewer.access().require_admin() {
+        return error_page(&viewer, e);
+    }
+    match file_response(&state, &name).await {
+        Ok(r) => r,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn sizes_read_like_a_person_would_say_them() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 KB");
+        assert_eq!(human_bytes(259_000_000), "259.0 MB");
+    }
+}
