@@ -11,6 +11,7 @@
 //! event ids are random UUIDs.
 
 pub mod access;
+pub mod overview;
 
 use crate::{
     IssueQuery, IssueSort, NewApiToken, NewDeploy, NewProject, NewUser, ReleaseUpdate,
@@ -57,6 +58,7 @@ pub async fn run_all(store: &dyn Store) {
     a_failing_envelope_does_not_sink_concurrent_ones(store).await;
 
     access::run_all(store).await;
+    overview::run_all(store).await;
 }
 
 async fn migrations_are_current(store: &dyn Store) {

@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(2, "errors", "0002_errors"),
     migration!(3, "accounts", "0003_accounts"),
     migration!(4, "access", "0004_access"),
+    migration!(5, "overview", "0005_overview"),
 ];
 
 /// The highest version this binary knows.
