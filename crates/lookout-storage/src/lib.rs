@@ -410,8 +410,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Hourly event counts of several issues since `since_hour`, as
     /// `(issue_id, hour, count)` ordered by issue and hour. Ids of other
     /// projects are the caller's business: check access first.
-    async fn issues_hourly(&self, issue_ids: Vec<i64>, since_hour: i64)
-    -> Result<Vec<(i64, i64, i64)>>;
+    async fn issues_hourly(
+        &self,
+        issue_ids: Vec<i64>,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, i64, i64)>>;
     /// The environments and releases the issue list offers as filters.
     async fn filter_values(&self, project_id: i64) -> Result<FilterValues>;
     /// Changes the status of several issues in one transaction: all or

@@ -189,7 +189,9 @@ async fn overview_counts_events_issues_and_release_health(store: &dyn Store) {
         Some("1.0")
     );
     assert_eq!(
-        ov.latest_release.as_ref().and_then(|r| r.sessions.crash_free_rate),
+        ov.latest_release
+            .as_ref()
+            .and_then(|r| r.sessions.crash_free_rate),
         None,
         "a release without sessions has no crash-free rate"
     );
@@ -206,7 +208,11 @@ async fn overview_counts_events_issues_and_release_health(store: &dyn Store) {
     };
     store
         .ingest(IngestBatch {
-            sessions: vec![session("2.0", 8, 1), session("2.0", 2, 0), session("1.0", 5, 5)],
+            sessions: vec![
+                session("2.0", 8, 1),
+                session("2.0", 2, 0),
+                session("1.0", 5, 5),
+            ],
             ..batch(p, T0 + 6 * MIN)
         })
         .await
@@ -331,10 +337,7 @@ async fn bulk_status_changes_are_all_or_none(store: &dyn Store) {
         .await
         .expect("set_issues_status");
     assert_eq!(
-        changed
-            .iter()
-            .map(|i| (i.id, i.status))
-            .collect::<Vec<_>>(),
+        changed.iter().map(|i| (i.id, i.status)).collect::<Vec<_>>(),
         vec![
             (ids[1], IssueStatus::Resolved),
             (ids[0], IssueStatus::Resolved)
@@ -386,7 +389,10 @@ async fn release_new_issues_are_grouped_by_release(store: &dyn Store) {
         store,
         p,
         T0 + HOUR,
-        vec![event("rn-w", T0 + HOUR, Some("2.0")), event("rn-x", T0 + HOUR, Some("2.0"))],
+        vec![
+            event("rn-w", T0 + HOUR, Some("2.0")),
+            event("rn-x", T0 + HOUR, Some("2.0")),
+        ],
         &[],
     )
     .await;
@@ -395,11 +401,7 @@ async fn release_new_issues_are_grouped_by_release(store: &dyn Store) {
     ingest_one(store, q, T0, event("rn-q", T0, Some("1.0"))).await;
 
     let got = store
-        .release_new_issues(
-            p,
-            vec!["2.0".into(), "1.0".into(), "3.0".into()],
-            2,
-        )
+        .release_new_issues(p, vec!["2.0".into(), "1.0".into(), "3.0".into()], 2)
         .await
         .expect("release_new_issues");
     let got: Vec<(String, Vec<i64>)> = got

@@ -44,9 +44,7 @@ pub(crate) fn project_overview(
         .collect::<Result<Vec<(i64, i64)>, _>>()?;
 
     let new_issues_24h: i64 = c
-        .prepare_cached(
-            "SELECT COUNT(*) FROM issues WHERE project_id = ?1 AND first_seen > ?2",
-        )?
+        .prepare_cached("SELECT COUNT(*) FROM issues WHERE project_id = ?1 AND first_seen > ?2")?
         .query_row(params![project_id, now_ms - 24 * HOUR_MS], |r| r.get(0))?;
     let (unresolved, regressions): (i64, i64) = c
         .prepare_cached(

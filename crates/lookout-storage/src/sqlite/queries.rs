@@ -18,7 +18,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::sync::Arc;
 
-pub(super) const ISSUE_COLS: &str = "id, project_id, title, culprit, level, status, event_count, user_count,
+pub(super) const ISSUE_COLS: &str =
+    "id, project_id, title, culprit, level, status, event_count, user_count,
     first_seen, last_seen, is_regression, regression_count, first_release, last_release,
     grouping_hash, grouping_version, exception_type, platform, status_release,
     ignore_until_count, ignore_until_time";
