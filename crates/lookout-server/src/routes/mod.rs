@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod ingest;
+pub mod pages_api;
 pub mod probes;
 pub mod sentry_api;

@@ -5,10 +5,15 @@
 //! Everything that came from an event is rendered through maud's escaping
 //! (`(value)`), never `PreEscaped`.
 
+pub mod attachments;
+pub mod charts;
 pub mod common;
+pub mod issue_list;
 pub mod issues;
 pub mod login;
+pub mod overview;
 pub mod projects;
+pub mod releases;
 pub mod session;
 
 use crate::state::AppState;
@@ -33,6 +38,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/projects",
             get(projects::projects).post(projects::create_project),
+        )
+        .route("/projects/{id}", get(overview::overview))
+        .route("/projects/{id}/releases", get(releases::releases))
+        .route("/projects/{id}/issues/bulk", post(issue_list::bulk))
+        .route(
+            "/issues/{id}/events/{event_id}/attachments/{aid}",
+            get(attachments::download),
         )
         .route("/projects/{id}/issues", get(issues::issues))
         .route("/issues/{id}", get(issues::issue))
