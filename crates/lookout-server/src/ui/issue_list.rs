@@ -242,6 +242,30 @@ mod tests {
     }
 
     #[test]
+    fn empty_selects_mean_any_and_only_set_filters_are_echoed() {
+        let p: crate::routes::api::IssueListParams = serde_json::from_value(serde_json::json!({
+            "level": "", "environment": "production", "release": " ", "sort": "events",
+            "cursor": "", "limit": 5
+        }))
+        .unwrap();
+        let p = p.drop_empty();
+        assert_eq!(
+            p.filters(),
+            vec![
+                ("environment", "production".to_string()),
+                ("sort", "events".to_string())
+            ]
+        );
+        let q = crate::routes::api::issue_query(p).unwrap();
+        assert_eq!(q.level, None, "`level=` filters nothing");
+        assert_eq!(q.cursor, None);
+        assert_eq!(
+            q.tags,
+            vec![("environment".to_string(), "production".to_string())]
+        );
+    }
+
+    #[test]
     fn a_value_not_offered_stays_selected() {
         let html = select(
             "release",

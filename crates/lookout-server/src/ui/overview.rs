@@ -170,14 +170,14 @@ fn release_health_panel(project: &Project, ov: &ProjectOverview) -> Panel {
 }
 
 /// The unresolved issues with the most events in the last 24 hours.
-fn top_issues_panel(ov: &ProjectOverview) -> Panel {
+fn top_issues_panel(project: &Project, ov: &ProjectOverview) -> Panel {
     Panel {
         id: "top-issues",
         title: "Top issues, last 24 hours".into(),
         wide: true,
         body: html! {
             @if ov.top_issues.is_empty() {
-                p.muted { "No unresolved issue had events in the last 24 hours." }
+                p.muted { "No unresolved issue had events in the last 24 hours. The busiest ones show here as errors arrive; older issues are on the " a href={ "/projects/" (project.id) "/issues" } { "Issues" } " tab." }
             } @else {
                 table {
                     thead { tr { th { "Issue" } th { "Events (24 h)" } th.optional { "Last seen" } } }
@@ -219,7 +219,7 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): P
         events_panel(&ov, &dsn),
         issues_panel(&project, &ov),
         release_health_panel(&project, &ov),
-        top_issues_panel(&ov),
+        top_issues_panel(&project, &ov),
     ];
     let body = html! {
         (project_nav(&project, ProjectTab::Overview))
