@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UI page benchmark (issue list and issue page with 100k events in 1,000 issues).
+# UI page benchmark (overview, issue list, issue page, releases; 100k events in 1,000 issues).
 #   bench/ui.sh [--no-build] [extra args for bench/ui_pages.py]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """UI page benchmark: with 100k events in 1,000 issues, how fast do the
-issues list and the issue page render, and how heavy are they?
+project overview, the issues list (with a 24 h sparkline per row, filters
+and sort), the issue page and the releases page render, and how heavy are
+they?
 
     bench/ui.sh            (builds the release binary, then runs this)
     python3 bench/ui_pages.py --bin target/release/lookout [--events 100000] [--issues 1000]
@@ -128,14 +130,20 @@ def stats(samples):
 
 list_samples = [timed(f"/projects/{pid}/issues?sort={s}") for s in
                 ["last_seen", "events", "first_seen", "users"] * (a.requests // 4)]
+# Filters: a tag filter (environment), a level and a release, with sorts.
+filtered_samples = [timed(f"/projects/{pid}/issues?{q}") for q in
+                    ["environment=production&sort=events", "level=error&sort=users",
+                     "release=shop%401.3&sort=last_seen", "status=all&sort=first_seen"] * (a.requests // 4)]
 issue_samples = [timed(f"/issues/{issue_ids[i % len(issue_ids)]}") for i in range(a.requests)]
+overview_samples = [timed(f"/projects/{pid}") for _ in range(a.requests)]
+releases_samples = [timed(f"/projects/{pid}/releases") for _ in range(a.requests)]
 css = timed("/static/app.css")[1]
 srv.terminate()
 srv.wait(timeout=20)
-out = {"events": a.events, "issues": a.issues, "ingest_s": round(ingest_s, 1),
-       "issues_list": stats(list_samples), "issue_page": stats(issue_samples), "css_bytes": css}
+pages = {"overview": overview_samples, "issues_list": list_samples, "issues_filtered": filtered_samples,
+         "issue_page": issue_samples, "releases": releases_samples}
+out = {"events": a.events, "issues": a.issues, "ingest_s": round(ingest_s, 1), "css_bytes": css}
+out.update({k: stats(v) for k, v in pages.items()})
 print(json.dumps(out))
-print(f"issues list : p50 {out['issues_list']['p50_ms']} ms, p95 {out['issues_list']['p95_ms']} ms, "
-      f"{out['issues_list']['bytes']} B + {css} B CSS")
-print(f"issue page  : p50 {out['issue_page']['p50_ms']} ms, p95 {out['issue_page']['p95_ms']} ms, "
-      f"{out['issue_page']['bytes']} B + {css} B CSS")
+for k in pages:
+    print(f"{k:16}: p50 {out[k]['p50_ms']} ms, p95 {out[k]['p95_ms']} ms, {out[k]['bytes']} B + {css} B CSS")

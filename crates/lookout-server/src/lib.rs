@@ -78,6 +78,14 @@ pub fn router(state: AppState) -> Router {
             get(routes::api::list_releases),
         )
         .route(
+            "/api/v1/projects/{id}/overview",
+            get(routes::pages_api::overview),
+        )
+        .route(
+            "/api/v1/projects/{id}/issues/bulk",
+            post(routes::pages_api::bulk),
+        )
+        .route(
             "/api/v1/projects/{id}/stats",
             get(routes::api::project_stats),
         )

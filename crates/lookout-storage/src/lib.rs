@@ -15,6 +15,7 @@
 pub mod codec;
 pub mod conformance;
 mod error;
+pub mod overview;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ use lookout_model::{
 use std::time::Duration;
 
 pub use error::StorageError;
+pub use overview::{FilterValues, ProjectOverview, ReleaseHealth, TopIssue};
 
 /// Result alias for storage calls.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -486,6 +488,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_check_ins(&self, project_id: i64, limit: usize) -> Result<Vec<CheckInRow>>;
     /// Recent log records.
     async fn list_logs(&self, project_id: i64, limit: usize) -> Result<Vec<LogRow>>;
+
+    // --- overview, releases page and issue list (web UI, issue #4) -----
+
+    /// The project's overview at `now`: events per hour over 7 days, issue
+    /// counts, top issues of the last 24 hours and the latest release's
+    /// health. See [`ProjectOverview`] for each number's definition.
+    async fn project_overview(
+        &self,
+        project_id: i64,
+        now: DateTime<Utc>,
+        top_n: usize,
+    ) -> Result<ProjectOverview>;
+    /// Hourly event counts of several issues since `since_hour`, as
+    /// `(issue_id, hour, count)` ordered by issue and hour. Ids of other
+    /// projects are the caller's business: check access first.
+    async fn issues_hourly(
+        &self,
+        issue_ids: Vec<i64>,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, i64, i64)>>;
+    /// The environments and releases the issue list offers as filters.
+    async fn filter_values(&self, project_id: i64) -> Result<FilterValues>;
+    /// Changes the status of several issues in one transaction: all or
+    /// none ([`StorageError::NotFound`] when one is missing). Returns them
+    /// in the order given.
+    async fn set_issues_status(
+        &self,
+        issue_ids: Vec<i64>,
+        change: StatusChange,
+    ) -> Result<Vec<Issue>>;
+    /// For each of `versions`, up to `per_release` issues first seen in it
+    /// (most events first), grouped by version in the order given.
+    async fn release_new_issues(
+        &self,
+        project_id: i64,
+        versions: Vec<String>,
+        per_release: usize,
+    ) -> Result<Vec<(String, Vec<Issue>)>>;
 
     /// Deletes a project's data older than `older_than_ms`, and its oldest
     /// events beyond `max_events`. Each call deletes at most `budget` events,

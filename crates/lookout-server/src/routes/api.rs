@@ -88,6 +88,38 @@ impl IssueListParams {
     pub fn status_text(&self) -> &str {
         self.status.as_deref().unwrap_or("unresolved")
     }
+    /// The same parameters with empty values treated as absent (a form's
+    /// "any" option sends `level=`).
+    pub fn drop_empty(self) -> Self {
+        let some = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        IssueListParams {
+            status: self.status,
+            level: some(self.level),
+            environment: some(self.environment),
+            release: some(self.release),
+            first_release: some(self.first_release),
+            query: some(self.query),
+            sort: some(self.sort),
+            limit: self.limit,
+            cursor: some(self.cursor),
+        }
+    }
+    /// The filters and sort order that are set, by parameter name, to echo
+    /// them into forms and links (without the cursor and limit).
+    pub fn filters(&self) -> Vec<(&'static str, String)> {
+        [
+            ("status", &self.status),
+            ("query", &self.query),
+            ("level", &self.level),
+            ("environment", &self.environment),
+            ("release", &self.release),
+            ("first_release", &self.first_release),
+            ("sort", &self.sort),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
 }
 
 /// Turns the API parameters into a storage query. `query` holds free words

@@ -1,5 +1,6 @@
 //! The issues list and the issue page.
 
+use super::issue_list;
 use super::session::Viewer;
 use super::{ProjectTab, layout, project_nav, relative_time};
 use crate::routes::api::IssueListParams;
@@ -36,13 +37,13 @@ pub async fn issues(
     Path(id): Path<i64>,
     Query(params): Query<IssueListParams>,
 ) -> Page {
-    let (project, _role) = viewer
+    let (project, role) = viewer
         .access()
         .read_project(&state, id)
         .await
         .map_err(|e| error_page(&viewer, e))?;
-    let query_text = params.query_text().to_string();
-    let status = params.status_text().to_string();
+    let params = params.drop_empty();
+    let filters = params.filters();
     let q = crate::routes::api::issue_query(params).map_err(|e| {
         html_page(
             StatusCode::BAD_REQUEST,
@@ -58,38 +59,48 @@ pub async fn issues(
         .list_issues(id, q)
         .await
         .map_err(server_error)?;
-    let keys = state.store().project_keys(id).await.map_err(server_error)?;
-    let dsn = keys
-        .iter()
-        .find(|k| k.revoked_at.is_none())
-        .map(|k| k.dsn(&state.config().public_url()))
-        .unwrap_or_default();
+    let values = state
+        .store()
+        .filter_values(id)
+        .await
+        .map_err(server_error)?;
+    let ids: Vec<i64> = page.items.iter().map(|i| i.id).collect();
+    let trends = issue_list::trends(&state, &ids)
+        .await
+        .map_err(server_error)?;
+    let dsn = super::overview::project_dsn(&state, id)
+        .await
+        .map_err(server_error)?;
+    let can_triage = role >= Role::Member;
+    let qs = issue_list::query_string(&filters);
     let body = html! {
         (project_nav(&project, ProjectTab::Issues))
         p.muted { "DSN: " code #dsn { (dsn) } }
-        form #issue-filters .filters method="get" {
-            input type="search" name="query" value=(query_text) placeholder="Search: free text or key:value (release:1.0, environment:production)";
-            select name="status" {
-                @for s in ["unresolved", "resolved", "resolved_in_next_release", "ignored", "all"] {
-                    option value=(s) selected[s == status] { (s.replace('_', " ")) }
-                }
-            }
-            button type="submit" { "Filter" }
-        }
+        (issue_list::filter_form(&filters, &values))
         @if page.items.is_empty() {
             div.empty-state {
-                p { "No issues match. Send a test event with the Python SDK:" }
-                pre { (python_snippet(&dsn)) }
+                @if filters.is_empty() {
+                    p { "No unresolved issues. Send a test event with the Python SDK:" }
+                    pre { (python_snippet(&dsn)) }
+                } @else {
+                    p { "No issues match these filters. " a href={ "/projects/" (id) "/issues?status=all" } { "Show all issues" } "." }
+                }
             }
         } @else {
-            table #issues {
-                thead { tr { th { "Issue" } th { "Events" } th.optional { "Users" } th.optional { "Last seen" } th { "Status" } } }
-                tbody {
-                    @for i in &page.items { (issue_row(i)) }
+            form #bulk method="post" action={ "/projects/" (id) "/issues/bulk" } {
+                @if can_triage { (issue_list::bulk_controls(&viewer, &filters)) }
+                table #issues {
+                    thead { tr {
+                        @if can_triage { th.select { span.visually-hidden { "Select" } } }
+                        th { "Issue" } th.optional { "24 h" } th { "Events" } th.optional { "Users" } th.optional { "Last seen" } th { "Status" }
+                    } }
+                    tbody {
+                        @for i in &page.items { (issue_row(i, can_triage, issue_list::trend_cell(&trends, i.id))) }
+                    }
                 }
             }
             @if let Some(c) = &page.next_cursor {
-                p { a href={ "?status=" (status) "&query=" (super::session::urlencode(&query_text)) "&cursor=" (c) } { "Older issues →" } }
+                p { a #next-page href={ "?" (qs) @if !qs.is_empty() { "&" } "cursor=" (c) } { "Older issues →" } }
             }
         }
     };
@@ -99,15 +110,20 @@ pub async fn issues(
     ))
 }
 
-fn issue_row(i: &Issue) -> Markup {
+fn issue_row(i: &Issue, selectable: bool, trend: Markup) -> Markup {
     html! {
         tr.issue-row {
+            @if selectable {
+                td.select { input type="checkbox" name="ids" value=(i.id) aria-label={ "select issue " (i.id) }; }
+            }
             td {
                 a.issue-link.issue-title href={ "/issues/" (i.id) } { (i.title) }
                 @if i.is_regression { " " span.badge.regression { "regression" } }
                 br;
                 span.muted { (i.culprit) }
+                " " span.badge.level { (i.level) }
             }
+            td.optional.trend { (trend) }
             td.issue-count { (i.count) }
             td.optional { (i.user_count) }
             td.optional { (relative_time(i.last_seen)) }
@@ -301,13 +317,20 @@ pub async fn issue(
     let older = pos
         .and_then(|p| recent.get(p + 1))
         .map(|e| e.event_id.clone());
-    let latest = match pos.and_then(|p| lookout_model::errors::parse_event_id(&recent[p].event_id))
-    {
+    let shown = pos.and_then(|p| lookout_model::errors::parse_event_id(&recent[p].event_id));
+    let latest = match shown {
         Some(eid) => store
             .get_event(issue.project_id, eid)
             .await
             .map_err(server_error)?,
         None => None,
+    };
+    let attachments = match shown {
+        Some(eid) if latest.is_some() => store
+            .event_attachments(issue.project_id, eid)
+            .await
+            .map_err(server_error)?,
+        _ => Vec::new(),
     };
     let feedback = store.issue_feedback(id).await.map_err(server_error)?;
     let since = chrono::Utc::now().timestamp().div_euclid(3600) - 24 * 14;
@@ -344,6 +367,7 @@ pub async fn issue(
                     a #raw-json href={ "/issues/" (issue.id) "/latest.json" } { "Download raw JSON (latest)" }
                 }
                 (render_event(&ev.event))
+                (super::attachments::section(issue.id, &ev.summary.event_id, &attachments))
             }
             None => { div.empty-state { "The events of this issue are gone (retention)." } }
         }

@@ -7,11 +7,16 @@
 
 pub mod account;
 pub mod admin;
+pub mod attachments;
 pub mod backups;
+pub mod charts;
 pub mod common;
+pub mod issue_list;
 pub mod issues;
 pub mod login;
+pub mod overview;
 pub mod projects;
+pub mod releases;
 pub mod session;
 pub mod settings;
 
@@ -39,6 +44,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/projects",
             get(projects::projects).post(projects::create_project),
+        )
+        .route("/projects/{id}", get(overview::overview))
+        .route("/projects/{id}/releases", get(releases::releases))
+        .route("/projects/{id}/issues/bulk", post(issue_list::bulk))
+        .route(
+            "/issues/{id}/events/{event_id}/attachments/{aid}",
+            get(attachments::download),
         )
         .route("/projects/{id}/issues", get(issues::issues))
         .route(

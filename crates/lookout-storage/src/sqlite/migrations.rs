@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(3, "accounts", "0003_accounts"),
     migration!(4, "access", "0004_access"),
     migration!(5, "system_events", "0005_system_events"),
+    migration!(6, "overview", "0006_overview"),
 ];
 
 /// The highest version this binary knows.

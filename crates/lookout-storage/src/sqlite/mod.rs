@@ -6,6 +6,7 @@ mod accounts;
 mod ingest;
 mod migrations;
 mod ops;
+mod overview;
 mod queries;
 pub mod snapshot;
 mod writer;
@@ -1131,6 +1132,49 @@ impl Store for SqliteStore {
 
     async fn list_logs(&self, project_id: i64, limit: usize) -> Result<Vec<LogRow>> {
         self.read(move |c| queries::list_logs(c, project_id, limit))
+            .await
+    }
+
+    async fn project_overview(
+        &self,
+        project_id: i64,
+        now: DateTime<Utc>,
+        top_n: usize,
+    ) -> Result<crate::ProjectOverview> {
+        self.read(move |c| overview::project_overview(c, project_id, now, top_n))
+            .await
+    }
+
+    async fn issues_hourly(
+        &self,
+        issue_ids: Vec<i64>,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        self.read(move |c| overview::issues_hourly(c, &issue_ids, since_hour))
+            .await
+    }
+
+    async fn filter_values(&self, project_id: i64) -> Result<crate::FilterValues> {
+        self.read(move |c| overview::filter_values(c, project_id))
+            .await
+    }
+
+    async fn set_issues_status(
+        &self,
+        issue_ids: Vec<i64>,
+        change: StatusChange,
+    ) -> Result<Vec<Issue>> {
+        self.write(move |c| overview::set_issues_status(c, &issue_ids, &change))
+            .await
+    }
+
+    async fn release_new_issues(
+        &self,
+        project_id: i64,
+        versions: Vec<String>,
+        per_release: usize,
+    ) -> Result<Vec<(String, Vec<Issue>)>> {
+        self.read(move |c| overview::release_new_issues(c, project_id, &versions, per_release))
             .await
     }
 

@@ -18,12 +18,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::sync::Arc;
 
-const ISSUE_COLS: &str = "id, project_id, title, culprit, level, status, event_count, user_count,
+pub(super) const ISSUE_COLS: &str =
+    "id, project_id, title, culprit, level, status, event_count, user_count,
     first_seen, last_seen, is_regression, regression_count, first_release, last_release,
     grouping_hash, grouping_version, exception_type, platform, status_release,
     ignore_until_count, ignore_until_time";
 
-fn row_issue(r: &Row<'_>) -> rusqlite::Result<Issue> {
+pub(super) fn row_issue(r: &Row<'_>) -> rusqlite::Result<Issue> {
     let status: String = r.get(5)?;
     Ok(Issue {
         id: r.get(0)?,
@@ -422,7 +423,7 @@ fn deploys_of(c: &Connection, release_id: i64) -> Result<Vec<Deploy>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn sessions_of(c: &Connection, project_id: i64, version: &str) -> Result<SessionTotals> {
+pub(super) fn sessions_of(c: &Connection, project_id: i64, version: &str) -> Result<SessionTotals> {
     let (total, errored, crashed, abnormal): (i64, i64, i64, i64) = c
         .prepare_cached(
             "SELECT COALESCE(SUM(total),0), COALESCE(SUM(errored),0), COALESCE(SUM(crashed),0),
