@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import email
+import json
 import email.policy
 import re
 import socket
@@ -429,3 +430,36 @@ def test_viewer_in_the_browser(server, browser: Browser):
     browser.check(browser.exists("#settings-form fieldset[disabled]"), "the settings form is disabled for viewers")
     browser.check(not browser.exists("#delete-project"), "viewers cannot delete the project")
     browser.check(not browser.exists("#nav-users"), "the Users page is for administrators")
+
+
+def test_ignore_options_and_raw_json_of_the_shown_event(server):
+    a = server.create_project("alpha")
+    admin = admin_client(server)
+    issue = send_error(server, a, "ignore me")
+    count = server.api.issue(issue["id"])["count"]
+    r = admin.post(f"/issues/{issue['id']}/status", status="ignored", ignore="10")
+    assert r.status == 303, r
+    got = server.api.issue(issue["id"])
+    assert got["status"] == "ignored" and got["ignore_until_count"] == count + 10, got
+    r = admin.post(f"/issues/{issue['id']}/status", status="ignored", ignore="24h")
+    assert r.status == 303, r
+    got = server.api.issue(issue["id"])
+    assert got["ignore_until"] and got["ignore_until_count"] is None, got
+    r = admin.post(f"/issues/{issue['id']}/status", status="ignored", ignore="soon")
+    assert r.status == 400 and "unknown ignore option" in r.text, r
+
+    # Two events in the issue: the raw JSON link follows the event shown.
+    second = send_error(server, a, "ignore me")
+    assert second["id"] == issue["id"]
+    events = server.api.issue_events(issue["id"])
+    assert len(events) == 2
+    older = events[-1]["event_id"]
+    page = admin.get(f"/issues/{issue['id']}?event={older}").text
+    m = re.search(r'id="raw-json" href="([^"]+)"', page)
+    assert m and older in m.group(1), page[:500]
+    raw = admin.get(m.group(1).replace("&amp;", "&"))
+    assert raw.status == 200 and json.loads(raw.body)["event_id"].replace("-", "") == older, raw
+    other = send_error(server, server.create_project("bravo"), "elsewhere")
+    other_eid = server.api.issue_events(other["id"])[0]["event_id"]
+    assert admin.get(f"/issues/{issue['id']}/latest.json?event={other_eid}").status == 404, \
+        "an event of another issue is not served under this one"

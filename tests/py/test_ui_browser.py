@@ -388,7 +388,7 @@ def test_first_run_journey(server, sentry, browser):
     # a project, made in the UI
     b.fill("form#new-project", name="Checkout Service")
     b.submit("form#new-project")
-    project_id = int(b.wait_for_path(r"/projects/(\d+)/issues").group(1))
+    project_id = int(b.wait_for_path(r"/projects/(\d+)$").group(1))  # its overview
     empty = b.find(".empty-state", visible=True)
     b.check(empty.text.strip(), ".empty-state has no text")
     dsn = read_dsn(b, project_id)
@@ -398,7 +398,7 @@ def test_first_run_journey(server, sentry, browser):
     b.get("/projects")
     link = [a for a in b.find_all("a.project-link") if " ".join(a.text.split()) == "Checkout Service"]
     b.check(link, "a.project-link 'Checkout Service' not on /projects")
-    assert urlsplit(link[0].get_attribute("href")).path == f"/projects/{project_id}/issues"
+    assert urlsplit(link[0].get_attribute("href")).path == f"/projects/{project_id}"
 
     # the real SDK, pointed at the DSN the page showed
     sentry.init(project_for(dsn, "Checkout Service"))
@@ -718,7 +718,7 @@ def test_login_logout_csrf_and_headers(server, browser):
     b.reload()
     assert len(b.find_all("a.project-link")) == before, "a project was created by a POST that failed CSRF"
     r = post_form(base, action, {"name": "With Token", "csrf_token": token}, b.cookie_header())
-    assert r.status == 303 and re.fullmatch(r"/projects/\d+/issues", location_path(r)), f"POST /projects with the token: {r}"
+    assert r.status == 303 and re.fullmatch(r"/projects/\d+", location_path(r)), f"POST /projects with the token: {r}"
 
     # logout needs the token too, then really ends the session
     logout = b.find("form#logout")
@@ -814,9 +814,25 @@ def test_screenshots_and_mobile_layout(server, sentry, browser):
     b.get(f"/issues/{issue_id}")
     b.find("#exception .frame")
     _write_or_check(b, "issue-detail.png", DESKTOP)
+    other_pages = {
+        "overview.png": f"/projects/{project.id}",
+        "releases.png": f"/projects/{project.id}/releases",
+        "project-settings.png": f"/projects/{project.id}/settings",
+        "account.png": "/account",
+        "users.png": "/admin/users",
+        "backups.png": "/admin/backups",
+    }
+    for name, path in other_pages.items():
+        b.get(path)
+        b.check(b.path == path, f"{path} redirected to {b.path}")
+        _write_or_check(b, name, DESKTOP)
 
     b.set_viewport(*MOBILE, mobile=True)
-    b.reload()
+    for path in other_pages.values():
+        b.get(path)
+        overflow = b.horizontal_overflow()
+        b.check(overflow == 0, f"{path} scrolls sideways by {overflow}px at {MOBILE[0]}px wide")
+    b.get(f"/issues/{issue_id}")
     b.find("#exception .frame")
     overflow = b.horizontal_overflow()
     b.check(overflow == 0, f"the issue page scrolls sideways by {overflow}px at {MOBILE[0]}px wide")

@@ -349,8 +349,13 @@ pub async fn issue(
                 input type="hidden" name="csrf_token" value=(viewer.session.csrf_token);
                 button name="status" value="resolved" type="submit" { "Resolve" }
                 button.secondary name="status" value="resolved_in_next_release" type="submit" { "Resolve in next release" }
-                button.secondary name="status" value="ignored" type="submit" { "Ignore" }
                 button.secondary name="status" value="unresolved" type="submit" { "Reopen" }
+                span.ignore-group {
+                    select #ignore-for name="ignore" aria-label="ignore for" {
+                        @for (value, label) in IGNORE_OPTIONS { option value=(value) { (label) } }
+                    }
+                    button.secondary name="status" value="ignored" type="submit" { "Ignore" }
+                }
             }
         } @else {
             p #read-only .muted { "You have read-only access to this project." }
@@ -364,7 +369,7 @@ pub async fn issue(
                 p.actions {
                     @if let Some(n) = &newer { a #newer-event href={ "/issues/" (issue.id) "?event=" (n) } { "← Newer event" } }
                     @if let Some(o) = &older { a #older-event href={ "/issues/" (issue.id) "?event=" (o) } { "Older event →" } }
-                    a #raw-json href={ "/issues/" (issue.id) "/latest.json" } { "Download raw JSON (latest)" }
+                    a #raw-json href={ "/issues/" (issue.id) "/latest.json?event=" (ev.summary.event_id) } { "Download raw JSON" }
                 }
                 (render_event(&ev.event))
                 (super::attachments::section(issue.id, &ev.summary.event_id, &attachments))
@@ -415,8 +420,44 @@ pub async fn issue(
 #[derive(Debug, Deserialize)]
 pub struct StatusForm {
     status: String,
+    /// With `ignored`: one of [`IGNORE_OPTIONS`] (default: forever).
+    #[serde(default)]
+    ignore: Option<String>,
     #[serde(default)]
     csrf_token: String,
+}
+
+/// How long "Ignore" lasts: until a time, until more events, or forever.
+/// A regression past the limit reopens the issue (see the issue life cycle
+/// in docs/api.md).
+pub const IGNORE_OPTIONS: [(&str, &str); 7] = [
+    ("forever", "forever"),
+    ("1h", "for 1 hour"),
+    ("24h", "for 24 hours"),
+    ("7d", "for 7 days"),
+    ("10", "until 10 more events"),
+    ("100", "until 100 more events"),
+    ("1000", "until 1,000 more events"),
+];
+
+/// The ignore limit an option stands for: `(count, until)`.
+pub fn ignore_limit(
+    option: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Option<i64>, Option<chrono::DateTime<chrono::Utc>>), String> {
+    let hours = |h: i64| Ok((None, Some(now + chrono::Duration::hours(h))));
+    match option.unwrap_or("forever") {
+        "forever" | "" => Ok((None, None)),
+        "1h" => hours(1),
+        "24h" => hours(24),
+        "7d" => hours(24 * 7),
+        n => match n.parse::<i64>() {
+            Ok(n) if n >= 1 => Ok((Some(n), None)),
+            _ => Err(format!(
+                "unknown ignore option `{n}`: use forever, 1h, 24h, 7d or a number of events"
+            )),
+        },
+    }
 }
 
 /// `POST /issues/{id}/status`.
@@ -442,14 +483,22 @@ pub async fn issue_status(
     if let Err(e) = viewer.access().write_issue(&state, id).await {
         return error_page(&viewer, e);
     }
+    let (ignore_count, ignore_until) = if status == IssueStatus::Ignored {
+        match ignore_limit(f.ignore.as_deref(), chrono::Utc::now()) {
+            Ok(l) => l,
+            Err(m) => return error_page(&viewer, crate::ApiError::BadRequest(m)),
+        }
+    } else {
+        (None, None)
+    };
     match state
         .store()
         .set_issue_status(
             id,
             StatusChange {
                 status,
-                ignore_count: None,
-                ignore_until: None,
+                ignore_count,
+                ignore_until,
             },
         )
         .await
@@ -460,30 +509,42 @@ pub async fn issue_status(
     }
 }
 
-/// `GET /issues/{id}/latest.json`: the latest event as a download.
+/// `GET /issues/{id}/latest.json[?event=ID]`: the latest (or the given)
+/// event of the issue as a download.
 pub async fn latest_event_json(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
+    Query(q): Query<EventParam>,
 ) -> Page {
     let (issue, _) = viewer
         .access()
         .read_issue(&state, id)
         .await
         .map_err(|e| error_page(&viewer, e))?;
-    let events = state
-        .store()
-        .issue_events(id, 1, None)
-        .await
-        .map_err(server_error)?;
-    let e = events.items.first().ok_or_else(|| not_found("Event"))?;
-    let eid =
-        lookout_model::errors::parse_event_id(&e.event_id).ok_or_else(|| not_found("Event"))?;
+    let wanted = match q.event.as_deref() {
+        Some(e) => e.to_ascii_lowercase(),
+        None => {
+            let events = state
+                .store()
+                .issue_events(id, 1, None)
+                .await
+                .map_err(server_error)?;
+            events
+                .items
+                .first()
+                .ok_or_else(|| not_found("Event"))?
+                .event_id
+                .clone()
+        }
+    };
+    let eid = lookout_model::errors::parse_event_id(&wanted).ok_or_else(|| not_found("Event"))?;
     let ev = state
         .store()
         .get_event(issue.project_id, eid)
         .await
         .map_err(server_error)?
+        .filter(|ev| ev.summary.issue_id == id)
         .ok_or_else(|| not_found("Event"))?;
     let body = serde_json::to_string_pretty(&ev.event).unwrap_or_default();
     Ok((
@@ -500,4 +561,25 @@ pub async fn latest_event_json(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_options_become_limits() {
+        let now = chrono::Utc::now();
+        assert_eq!(ignore_limit(None, now).unwrap(), (None, None));
+        assert_eq!(ignore_limit(Some("100"), now).unwrap(), (Some(100), None));
+        assert_eq!(
+            ignore_limit(Some("24h"), now).unwrap(),
+            (None, Some(now + chrono::Duration::hours(24)))
+        );
+        for (value, _) in IGNORE_OPTIONS {
+            assert!(ignore_limit(Some(value), now).is_ok(), "{value}");
+        }
+        assert!(ignore_limit(Some("0"), now).is_err());
+        assert!(ignore_limit(Some("soon"), now).is_err());
+    }
 }

@@ -4,7 +4,7 @@ use super::layout;
 use super::session::Viewer;
 use crate::state::AppState;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lookout_storage::NewProject;
@@ -17,7 +17,11 @@ use super::common::*;
 // Projects.
 
 /// `GET /projects`.
-pub async fn projects(State(state): State<AppState>, viewer: Viewer) -> Page {
+pub async fn projects(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(done): Query<Done>,
+) -> Page {
     let projects = viewer
         .access()
         .projects(&state)
@@ -39,6 +43,7 @@ pub async fn projects(State(state): State<AppState>, viewer: Viewer) -> Page {
     }
     let body = html! {
         h1 { "Projects" }
+        (notice(done.done.as_deref(), &[("project-deleted", "Project deleted.")]))
         @if rows.is_empty() {
             div.empty-state { "No projects yet. Create one below, then point your Sentry SDK at its DSN." }
         } @else {
@@ -47,7 +52,7 @@ pub async fn projects(State(state): State<AppState>, viewer: Viewer) -> Page {
                 tbody {
                     @for (p, dsn) in &rows {
                         tr {
-                            td { a.project-link href={ "/projects/" (p.id) "/issues" } { (p.name) } }
+                            td { a.project-link href={ "/projects/" (p.id) } { (p.name) } }
                             td.optional { code { (dsn.as_deref().unwrap_or("no active key")) } }
                         }
                     }
@@ -105,7 +110,7 @@ pub async fn create_project(
         .create_project(NewProject { name: name.into() })
         .await
     {
-        Ok((p, _)) => Redirect::to(&format!("/projects/{}/issues", p.id)).into_response(),
+        Ok((p, _)) => Redirect::to(&format!("/projects/{}", p.id)).into_response(),
         Err(e) => server_error(e),
     }
 }
