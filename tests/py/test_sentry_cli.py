@@ -367,3 +367,53 @@ def test_read_only_token_cannot_create_release(cli_server, cli_project, cli_toke
     assert res.returncode != 0, (res.stdout, res.stderr)
     assert re.search(r"http status: 40[13]", res.stderr), res.stderr
     assert all(r.get("version") != version for r in _releases(cli_server, cli_project, cli_token))
+
+
+def _create_user(cli_server, email: str, password: str, admin: bool = False) -> None:
+    res = subprocess.run(
+        [cli_server.bin, "user", "create", "--email", email, "--password-stdin", "--data-dir", str(cli_server.data_dir)]
+        + (["--admin"] if admin else []),
+        input=password + "\n", env=cli_server.env, cwd=cli_server.workdir, capture_output=True, text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def _login(cli_server, email: str, password: str):
+    from test_ui_access import Client
+    from test_ui_browser import http_login
+
+    resp, jar = http_login(cli_server.url, email, password)
+    assert resp.status == 303, resp
+    return Client(cli_server.url, jar)
+
+
+def _personal_token(cli_server, admin, email: str, role: str, project_id: int) -> str:
+    """A user with `role` in the project (set by an administrator through the
+    members form) makes a read-write token on their account page."""
+    from test_ui_access import text_of
+
+    password = "user password 123"
+    _create_user(cli_server, email, password)
+    page = admin.get(f"/projects/{project_id}/settings").text
+    uid = re.search(r'<option value="(\d+)">' + re.escape(email) + "</option>", page).group(1)
+    assert admin.post(f"/projects/{project_id}/members", user_id=uid, role=role).status == 303
+    r = _login(cli_server, email, password).post("/account/tokens", name="ci", scope="read-write")
+    assert r.status == 201, r
+    return text_of(r.text, "token-secret")
+
+
+def test_personal_tokens_work_with_sentry_cli_within_their_role(cli_server, cli_project, cli_token, sentry_cli):
+    _create_user(cli_server, "cli-admin@example.com", "admin password 123", admin=True)
+    admin = _login(cli_server, "cli-admin@example.com", "admin password 123")
+    member = _personal_token(cli_server, admin, "releaser@example.com", "member", cli_project["id"])
+    version = "shop-bot@9.9.9-personal"
+    res = sentry_cli("releases", "new", version, auth_token=member)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert any(r.get("version") == version for r in _releases(cli_server, cli_project, cli_token))
+
+    viewer = _personal_token(cli_server, admin, "watcher@example.com", "viewer", cli_project["id"])
+    version = "shop-bot@9.9.9-viewer"
+    res = sentry_cli("releases", "new", version, auth_token=viewer)
+    assert res.returncode != 0 and re.search(r"http status: 403", res.stderr), (res.stdout, res.stderr)
+    assert all(r.get("version") != version for r in _releases(cli_server, cli_project, cli_token))
