@@ -187,7 +187,7 @@ pub async fn list_issues(
     Query(params): Query<IssueListParams>,
 ) -> ApiResult {
     auth.access.read_project(&state, id).await?;
-    let page = state.store().list_issues(id, issue_query(params)?).await?;
+    let page = state.store().list_issues(id, issue_query(params.drop_empty())?).await?;
     Ok(Json(
         json!({ "items": page.items, "next_cursor": page.next_cursor }),
     ))

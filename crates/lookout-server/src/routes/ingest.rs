@@ -47,7 +47,15 @@ pub fn ingest_error(e: IngestError) -> ApiError {
                 retry_after: 60,
             }
         }
-        IngestError::Storage(e) => ApiError::Internal(e.to_string()),
+        IngestError::Storage(e) => {
+            // Nothing was acknowledged. SDKs drop a 500 but retry a 503,
+            // so a storage failure asks them to come back.
+            tracing::error!(error = %e, "storage failed while ingesting; answering 503");
+            ApiError::Unavailable {
+                message: "storage failed; retry later".into(),
+                retry_after: 10,
+            }
+        }
         other => ApiError::Internal(other.to_string()),
     }
 }
