@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from test_ui_access import accept, admin_client, invite
+from test_ui_access import accept, admin_client, invite, send_error
 
 
 def test_backups_page(server):
@@ -16,6 +16,11 @@ def test_backups_page(server):
     member = accept(server, invite(admin, "member@example.com", **{f"project_{a.id}": "member"}))
     assert member.get("/admin/backups").status == 403
     assert member.post("/admin/backups").status == 403
+
+    send_error(server, a, "takes some space")
+    page = admin.get("/admin/backups").text
+    assert re.search(r'id="usage-by-signal".*?<td>events</td>', page, re.S), "disk usage per signal is shown"
+    assert re.search(r'id="usage-by-project".*?<td>alpha</td>', page, re.S), "disk usage per project is shown"
 
     r = admin.post("/admin/backups")
     assert r.status == 303, r

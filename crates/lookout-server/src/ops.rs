@@ -57,6 +57,17 @@ impl Ops {
         self.backup.lock().clone()
     }
 
+    /// Disk usage per signal and project as last measured (empty before the
+    /// first measurement).
+    pub fn storage_usage(&self) -> lookout_storage::StorageUsage {
+        self.usage.lock().clone()
+    }
+
+    /// Records a new measurement.
+    pub fn set_storage_usage(&self, u: lookout_storage::StorageUsage) {
+        *self.usage.lock() = u;
+    }
+
     /// Free bytes on the data dir's file system, re-read at most twice a
     /// second.
     pub fn free_bytes(&self, data_dir: &Path) -> Option<u64> {

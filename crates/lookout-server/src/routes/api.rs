@@ -187,7 +187,10 @@ pub async fn list_issues(
     Query(params): Query<IssueListParams>,
 ) -> ApiResult {
     auth.access.read_project(&state, id).await?;
-    let page = state.store().list_issues(id, issue_query(params.drop_empty())?).await?;
+    let page = state
+        .store()
+        .list_issues(id, issue_query(params.drop_empty())?)
+        .await?;
     Ok(Json(
         json!({ "items": page.items, "next_cursor": page.next_cursor }),
     ))

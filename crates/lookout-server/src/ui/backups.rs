@@ -37,6 +37,12 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
     viewer.access().require_admin().map_err(err)?;
     let items = listed(&state).await.map_err(err)?;
     let status = state.ops().backup_status();
+    // Measured now (it reads the page map: about a second per GB), and
+    // kept for /metrics.
+    let usage = state.store().storage_usage().await.map_err(server_error)?;
+    state.ops().set_storage_usage(usage.clone());
+    let projects = state.store().list_projects().await.map_err(server_error)?;
+    let disk_total = state.store().disk_usage();
     let csrf = &viewer.session.csrf_token;
     let body = html! {
         h1 { "Backups" }
@@ -75,6 +81,31 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
                             }
                         }
                     }
+                }
+            }
+        }
+        section #storage-usage {
+            h2 { "Disk usage" }
+            p { "The database files take " strong #disk-total { (human_bytes(disk_total)) } ". By signal and by project (also in " code { "/metrics" } " as " code { "lookout_storage_bytes" } " and " code { "lookout_project_storage_bytes" } "):" }
+            div.panels {
+                div.panel {
+                    h3 { "By signal" }
+                    table #usage-by-signal { tbody {
+                        @for (signal, bytes) in usage.by_signal.iter().filter(|(_, b)| *b > 0) {
+                            tr { td { (signal) } td { (human_bytes(*bytes)) } }
+                        }
+                    } }
+                }
+                div.panel {
+                    h3 { "By project (events and attachments)" }
+                    table #usage-by-project { tbody {
+                        @for (pid, bytes) in &usage.by_project {
+                            tr {
+                                td { (projects.iter().find(|p| p.id == *pid).map(|p| p.name.as_str()).unwrap_or("(deleted)")) }
+                                td { (human_bytes(*bytes)) }
+                            }
+                        }
+                    } }
                 }
             }
         }
