@@ -210,6 +210,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
                 name: None,
                 trigger,
                 progress: &lookout_backup::progress::NoProgress,
+                encrypt: None,
                 before_commit: None,
             },
         )

@@ -68,6 +68,7 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                     name,
                     trigger: Trigger::Cli,
                     progress: bar.as_ref(),
+                    encrypt: None,
                     before_commit: Some(&hook),
                 },
             )?;

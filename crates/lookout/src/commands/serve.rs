@@ -172,7 +172,7 @@ fn print_banner(cfg: &Config, addr: std::net::SocketAddr) {
 fn recover(cfg: &Config, reason: &str) -> Result<(String, std::path::PathBuf), Exit> {
     let dir = cfg.backup_dir();
     tracing::error!(reason, backups = %dir.display(), "THE DATABASE IS DAMAGED; --auto-recover: looking for the newest backup that passes verification");
-    let Some((m, _)) = lookout_backup::latest_verified(&dir)? else {
+    let Some((m, _)) = lookout_backup::latest_verified(&dir, &lookout_backup::Keys::none())? else {
         return Err(Exit::Failure(format!(
             "{reason}\n--auto-recover found no backup in {} that passes verification; Lookout did not start and nothing was changed",
             dir.display()
@@ -183,6 +183,7 @@ fn recover(cfg: &Config, reason: &str) -> Result<(String, std::path::PathBuf), E
         &m,
         &cfg.data_dir,
         "corrupt",
+        &lookout_backup::Keys::none(),
         &lookout_backup::progress::NoProgress,
     )?;
     let aside = r.replaced.unwrap_or_default();
