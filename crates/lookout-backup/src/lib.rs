@@ -844,7 +844,7 @@ fn extract(
                     name: m.name.clone(),
                     encryption,
                     what: keys.describe(encryption),
-                    detail: "it is not the key this backup was encrypted to".into(),
+                    detail: "it does not match the one this backup was encrypted with".into(),
                 },
                 (None, Fail::Key(_, e)) => {
                     damaged(format!("file {} cannot be decrypted: {e}", entry.name))
