@@ -3,10 +3,14 @@
 //! A backup is two files in the backup directory:
 //!
 //! - `<name>.db.zst`: a consistent online snapshot of the database
-//!   (`lookout_storage::sqlite::snapshot`), zstd-compressed;
+//!   (`lookout_storage::sqlite::snapshot`), zstd-compressed; or
+//!   `<name>.db.zst.age` when it is encrypted ([`crypto`]: compressed
+//!   first, then encrypted in the age format);
 //! - `<name>.manifest.json`: the [`Manifest`]: Lookout and schema versions,
 //!   creation time, and the size and SHA-256 of every file (and of the
-//!   uncompressed database).
+//!   uncompressed database), and its encryption if any. The hashes are
+//!   of the files as stored, so an encrypted backup's integrity is
+//!   verifiable without its key.
 //!
 //! A third file, `<name>.verify.json`, records the last verification.
 //!
@@ -19,6 +23,7 @@
 //! Nothing here knows SQL: snapshots and integrity checks come from
 //! `lookout-storage`.
 
+pub mod crypto;
 pub mod lock;
 pub mod policy;
 pub mod progress;
@@ -34,15 +39,20 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use crypto::{Encrypt, Encryption, Keys};
 pub use lock::DataDirLock;
 pub use policy::Policy;
 
-/// The manifest format this version writes and reads.
+/// The manifest format of plain backups (older versions read it too).
 pub const FORMAT: u32 = 1;
+/// The manifest format of encrypted backups: versions that know only
+/// [`FORMAT`] refuse it by number instead of failing on the data file.
+pub const FORMAT_ENCRYPTED: u32 = 2;
 /// zstd level for snapshots: fast, and still 3–5× smaller for our data.
 const ZSTD_LEVEL: i32 = 3;
 const MANIFEST_SUFFIX: &str = ".manifest.json";
 const DATA_SUFFIX: &str = ".db.zst";
+const AGE_SUFFIX: &str = ".db.zst.age";
 const VERIFY_SUFFIX: &str = ".verify.json";
 const TMP_PREFIX: &str = ".tmp-";
 const CHUNK: usize = 1 << 20;
@@ -101,6 +111,32 @@ pub enum BackupError {
         dir: PathBuf,
         /// The holder's pid, when the lock file names it.
         pid: Option<u32>,
+    },
+    /// A key, passphrase or recipient cannot be used (the message names
+    /// its file, never its content).
+    #[error("{0}")]
+    Key(String),
+    /// The backup is encrypted and no key for it was given.
+    #[error("backup `{name}` is encrypted ({encryption}): opening it needs {}", encryption.needs())]
+    KeyRequired {
+        /// The backup.
+        name: String,
+        /// How it is encrypted.
+        encryption: Encryption,
+    },
+    /// The key given does not open the backup (its file is intact).
+    #[error(
+        "backup `{name}` cannot be decrypted with the {what} given ({encryption}): {detail}; nothing was restored or changed"
+    )]
+    WrongKey {
+        /// The backup.
+        name: String,
+        /// How it is encrypted.
+        encryption: Encryption,
+        /// `passphrase` or `identity`.
+        what: &'static str,
+        /// What age said.
+        detail: String,
     },
     /// The storage layer failed (snapshot, inspection).
     #[error(transparent)]
@@ -162,6 +198,9 @@ pub struct Manifest {
     pub trigger: Trigger,
     /// Named explicitly (`--name`): retention never deletes it.
     pub pinned: bool,
+    /// How the data file is encrypted; `None` (`null`) when it is not.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
     /// The uncompressed database (`lookout.db` once restored).
     pub database: FileEntry,
     /// The files of the backup, with their sizes and hashes.
@@ -184,6 +223,15 @@ pub struct Verification {
     pub ok: bool,
     /// What failed, if anything.
     pub problems: Vec<String>,
+    /// Whether the content was checked (decrypted, integrity check, row
+    /// counts); `false` when an encrypted backup was checked by its hashes
+    /// only, for want of its key.
+    #[serde(default = "yes")]
+    pub content_checked: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A backup as listed.
@@ -196,9 +244,12 @@ pub struct Listed {
 }
 
 impl Listed {
-    /// `verified`, `failed` or `unverified`.
+    /// `verified`, `failed`, `unverified`, or `intact` (an encrypted
+    /// backup whose hashes matched when it was last checked without its
+    /// key).
     pub fn state(&self) -> &'static str {
         match &self.verification {
+            Some(v) if v.ok && !v.content_checked => "intact",
             Some(v) if v.ok => "verified",
             Some(_) => "failed",
             None => "unverified",
@@ -217,6 +268,11 @@ pub struct VerifyReport {
     pub schema_version: u32,
     /// Rows per table.
     pub tables: Vec<(String, u64)>,
+    /// How the backup is encrypted.
+    pub encryption: Option<Encryption>,
+    /// Whether the content was checked; `false` for an encrypted backup
+    /// verified without its key (hashes only).
+    pub content_checked: bool,
 }
 
 impl VerifyReport {
@@ -247,6 +303,8 @@ pub struct CreateOptions<'a> {
     pub trigger: Trigger,
     /// Progress sink.
     pub progress: &'a dyn Progress,
+    /// Encrypt the data file (`NAME.db.zst.age`); `None`: plain.
+    pub encrypt: Option<&'a Encrypt>,
     /// Called after the data file is in place and before the manifest is
     /// written (tests use it to crash at the worst moment).
     pub before_commit: Option<&'a dyn Fn()>,
@@ -257,6 +315,7 @@ impl std::fmt::Debug for CreateOptions<'_> {
         f.debug_struct("CreateOptions")
             .field("name", &self.name)
             .field("trigger", &self.trigger)
+            .field("encryption", &self.encrypt.map(Encrypt::kind))
             .finish_non_exhaustive()
     }
 }
@@ -280,9 +339,21 @@ fn manifest_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}{MANIFEST_SUFFIX}"))
 }
 
-/// The data file of backup `name` in `dir`.
+/// The data file of a plain backup `name` in `dir` (an encrypted one's is
+/// [`encrypted_data_path`]; the manifest's `files` names the one it has).
 pub fn data_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}{DATA_SUFFIX}"))
+}
+
+/// The data file of an encrypted backup `name` in `dir`.
+pub fn encrypted_data_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{AGE_SUFFIX}"))
+}
+
+/// Removes both possible data files of backup `name`.
+fn remove_data(dir: &Path, name: &str) {
+    let _ = std::fs::remove_file(data_path(dir, name));
+    let _ = std::fs::remove_file(encrypted_data_path(dir, name));
 }
 
 fn verify_path(dir: &Path, name: &str) -> PathBuf {
@@ -344,6 +415,53 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
+/// Where compressed bytes go: the file itself, or an age stream over it.
+enum Sink<'w, W: Write> {
+    Plain(&'w mut W),
+    Age(age::stream::StreamWriter<&'w mut W>),
+}
+
+impl<W: Write> Write for Sink<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Age(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Age(w) => w.flush(),
+        }
+    }
+}
+
+impl<W: Write> Sink<'_, W> {
+    /// Ends the stream (age writes its last, authenticated chunk).
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(_) => Ok(()),
+            Sink::Age(w) => w.finish().map(|_| ()),
+        }
+    }
+}
+
+/// Where compressed bytes come from: the file itself, or an age stream
+/// over it.
+enum Source<'r, R: Read> {
+    Plain(&'r mut R),
+    Age(age::stream::StreamReader<&'r mut R>),
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(buf),
+            Source::Age(r) => r.read(buf),
+        }
+    }
+}
+
 /// Makes a backup of the live database `db` in `dir`. Safe while a server
 /// runs and ingests: the snapshot is one read transaction.
 pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest> {
@@ -370,10 +488,12 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
         }
     };
     let tmp_db = dir.join(format!("{TMP_PREFIX}{name}.{}.db", std::process::id()));
-    let tmp_zst = dir.join(format!(
-        "{TMP_PREFIX}{name}.{}{DATA_SUFFIX}",
-        std::process::id()
-    ));
+    let suffix = if opts.encrypt.is_some() {
+        AGE_SUFFIX
+    } else {
+        DATA_SUFFIX
+    };
+    let tmp_zst = dir.join(format!("{TMP_PREFIX}{name}.{}{suffix}", std::process::id()));
     let result = (|| {
         opts.progress.phase("snapshot", 0);
         let schema_version = snapshot::snapshot(db, &tmp_db)?;
@@ -394,7 +514,14 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
             bytes: 0,
         };
         {
-            let mut enc = zstd::stream::Encoder::new(&mut writer, ZSTD_LEVEL)
+            let mut sink = match opts.encrypt {
+                None => Sink::Plain(&mut writer),
+                Some(e) => Sink::Age(
+                    e.wrap(&mut writer)
+                        .map_err(|e| BackupError::io(&tmp_zst, e))?,
+                ),
+            };
+            let mut enc = zstd::stream::Encoder::new(&mut sink, ZSTD_LEVEL)
                 .map_err(|e| BackupError::io(&tmp_zst, e))?;
             let mut buf = vec![0u8; CHUNK];
             loop {
@@ -409,6 +536,7 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
                 opts.progress.update(input.bytes);
             }
             enc.finish().map_err(|e| BackupError::io(&tmp_zst, e))?;
+            sink.finish().map_err(|e| BackupError::io(&tmp_zst, e))?;
         }
         writer.flush().map_err(|e| BackupError::io(&tmp_zst, e))?;
         let zst_bytes = writer.bytes;
@@ -419,7 +547,7 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
             .map_err(|e| BackupError::io(&tmp_zst, e.into_error()))?;
         out.sync_all().map_err(|e| BackupError::io(&tmp_zst, e))?;
         drop(out);
-        let data_name = format!("{name}{DATA_SUFFIX}");
+        let data_name = format!("{name}{suffix}");
         let data = dir.join(&data_name);
         std::fs::rename(&tmp_zst, &data).map_err(|e| BackupError::io(&data, e))?;
         let _ = std::fs::remove_file(&tmp_db);
@@ -427,8 +555,13 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
         if let Some(hook) = opts.before_commit {
             hook();
         }
+        let encryption = opts.encrypt.map(Encrypt::kind);
         let manifest = Manifest {
-            format: FORMAT,
+            format: if encryption.is_some() {
+                FORMAT_ENCRYPTED
+            } else {
+                FORMAT
+            },
             name: name.clone(),
             lookout_version: env!("CARGO_PKG_VERSION").to_string(),
             schema_version,
@@ -436,6 +569,7 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
             duration_ms: started.elapsed().as_millis() as u64,
             trigger: opts.trigger,
             pinned,
+            encryption,
             database: FileEntry {
                 name: lookout_storage::sqlite::DB_FILE.to_string(),
                 size: input.bytes,
@@ -477,11 +611,11 @@ pub fn manifest(dir: &Path, name: &str) -> Result<Manifest> {
         path: path.clone(),
         detail: e.to_string(),
     })?;
-    if m.format != FORMAT {
+    if m.format != FORMAT && m.format != FORMAT_ENCRYPTED {
         return Err(BackupError::BadManifest {
             path,
             detail: format!(
-                "format {} is not supported (this Lookout reads {FORMAT})",
+                "format {} is not supported (this Lookout reads {FORMAT} and {FORMAT_ENCRYPTED})",
                 m.format
             ),
         });
@@ -576,18 +710,59 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     Ok((r.bytes, hex::encode(r.hash.finalize())))
 }
 
-/// Decompresses the backup's database into `dest` (fsynced), checking the
-/// compressed and uncompressed hashes on the way. Returns the bytes
-/// written.
-fn extract(dir: &Path, m: &Manifest, dest: &Path, progress: &dyn Progress) -> Result<u64> {
+/// Reads the rest of the stored file into its hash and compares the
+/// result with the manifest. `None` when it matches, else the problem.
+fn finish_hash(reader: &mut HashReader<File>, entry: &FileEntry) -> Option<String> {
+    if let Err(e) = std::io::copy(reader, &mut std::io::sink()) {
+        return Some(format!("file {} cannot be read: {e}", entry.name));
+    }
+    let hash = hex::encode(reader.hash.finalize_reset());
+    (reader.bytes != entry.size || hash != entry.sha256).then(|| {
+        format!(
+            "file {} does not match its size and SHA-256 in the manifest",
+            entry.name
+        )
+    })
+}
+
+/// Why [`extract`] stopped.
+enum Fail {
+    /// age refused the header with the keys given.
+    Key(Encryption, age::DecryptError),
+    /// The stored bytes could not be decrypted or decompressed.
+    Read(String),
+    /// Anything else (the destination, an oversized stream).
+    Other(BackupError),
+}
+
+/// Decompresses the backup's database into `dest` (fsynced), decrypting
+/// it first when it is encrypted, and checks the stored file's and the
+/// database's hashes on the way. Returns the bytes written. A stream that
+/// cannot be read is blamed on the file when its hash differs from the
+/// manifest, and on the key when it matches.
+fn extract(
+    dir: &Path,
+    m: &Manifest,
+    keys: &Keys,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
     let entry = m
         .files
         .iter()
-        .find(|f| f.name.ends_with(DATA_SUFFIX))
+        .find(|f| f.name.ends_with(DATA_SUFFIX) || f.name.ends_with(AGE_SUFFIX))
         .ok_or_else(|| BackupError::BadManifest {
             path: manifest_path(dir, &m.name),
             detail: "it lists no database file".into(),
         })?;
+    if let Some(enc) = m.encryption
+        && !keys.can_open(enc)
+    {
+        return Err(BackupError::KeyRequired {
+            name: m.name.clone(),
+            encryption: enc,
+        });
+    }
     let src = dir.join(&entry.name);
     let damaged = |problem: String| BackupError::Damaged {
         name: m.name.clone(),
@@ -606,45 +781,83 @@ fn extract(dir: &Path, m: &Manifest, dest: &Path, progress: &dyn Progress) -> Re
         bytes: 0,
     };
     progress.phase("restore", m.database.size);
-    {
-        let mut dec =
-            zstd::stream::Decoder::with_buffer(BufReader::with_capacity(CHUNK, &mut reader))
-                .map_err(|e| damaged(format!("file {} is not a zstd stream: {e}", entry.name)))?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match dec.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    return Err(damaged(format!(
-                        "file {} cannot be decompressed: {e}",
-                        entry.name
-                    )));
+    let outcome = (|| -> Result<(), Fail> {
+        let mut source = match m.encryption {
+            None => Source::Plain(&mut reader),
+            Some(enc) => Source::Age(
+                keys.decrypt(enc, &mut reader)
+                    .map_err(|e| Fail::Key(enc, e))?,
+            ),
+        };
+        {
+            let mut dec =
+                zstd::stream::Decoder::with_buffer(BufReader::with_capacity(CHUNK, &mut source))
+                    .map_err(|e| {
+                        Fail::Read(format!("file {} is not a zstd stream: {e}", entry.name))
+                    })?;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = dec.read(&mut buf).map_err(|e| {
+                    Fail::Read(format!(
+                        "file {} cannot be {}: {e}",
+                        entry.name,
+                        if m.encryption.is_some() {
+                            "decrypted and decompressed"
+                        } else {
+                            "decompressed"
+                        }
+                    ))
+                })?;
+                if n == 0 {
+                    break;
                 }
-            };
-            if n == 0 {
-                break;
+                if writer.bytes + n as u64 > m.database.size {
+                    return Err(Fail::Other(damaged(format!(
+                        "file {} decompresses to more than the {} bytes the manifest records",
+                        entry.name, m.database.size
+                    ))));
+                }
+                writer
+                    .write_all(&buf[..n])
+                    .map_err(|e| Fail::Other(BackupError::io(dest, e)))?;
+                progress.update(writer.bytes);
             }
-            if writer.bytes + n as u64 > m.database.size {
-                return Err(damaged(format!(
-                    "file {} decompresses to more than the {} bytes the manifest records",
-                    entry.name, m.database.size
-                )));
-            }
-            writer
-                .write_all(&buf[..n])
-                .map_err(|e| BackupError::io(dest, e))?;
-            progress.update(writer.bytes);
         }
+        // Read whatever trails the zstd frame: the hash covers the whole
+        // file, and age authenticates its last chunk only at the end.
+        std::io::copy(&mut source, &mut std::io::sink())
+            .map_err(|e| Fail::Read(format!("file {} cannot be read: {e}", entry.name)))?;
+        Ok(())
+    })();
+    if let Err(fail) = outcome {
+        let err = match fail {
+            Fail::Other(e) => e,
+            fail => match (finish_hash(&mut reader, entry), fail) {
+                (Some(problem), _) => damaged(problem),
+                (
+                    None,
+                    Fail::Key(
+                        encryption,
+                        age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed,
+                    ),
+                ) => BackupError::WrongKey {
+                    name: m.name.clone(),
+                    encryption,
+                    what: keys.describe(encryption),
+                    detail: "it does not match the one this backup was encrypted with".into(),
+                },
+                (None, Fail::Key(_, e)) => {
+                    damaged(format!("file {} cannot be decrypted: {e}", entry.name))
+                }
+                (None, Fail::Read(problem)) => damaged(problem),
+                (None, Fail::Other(e)) => e,
+            },
+        };
+        return Err(err);
     }
-    // Read whatever trails the zstd frame, so the hash covers the file.
-    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| BackupError::io(&src, e))?;
     writer.flush().map_err(|e| BackupError::io(dest, e))?;
-    let zst_hash = hex::encode(reader.hash.finalize());
-    if reader.bytes != entry.size || zst_hash != entry.sha256 {
-        return Err(damaged(format!(
-            "file {} does not match its size and SHA-256 in the manifest",
-            entry.name
-        )));
+    if let Some(problem) = finish_hash(&mut reader, entry) {
+        return Err(damaged(problem));
     }
     let db_hash = hex::encode(writer.hash.finalize_reset());
     if writer.bytes != m.database.size || db_hash != m.database.sha256 {
@@ -663,25 +876,46 @@ fn extract(dir: &Path, m: &Manifest, dest: &Path, progress: &dyn Progress) -> Re
     Ok(bytes)
 }
 
-/// Verifies backup `name`: every file's size and hash, then the snapshot
-/// itself (decompressed to a temporary file in `dir`): SQLite's full
-/// integrity check and the row count of every table. Records the outcome
-/// beside the backup. A damaged backup is a report with problems, not an
-/// error; errors are for a missing backup or unusable directory.
+/// Verifies backup `name` with no keys: see [`verify_with`].
 pub fn verify(dir: &Path, name: &str, progress: &dyn Progress) -> Result<VerifyReport> {
+    verify_with(dir, name, &Keys::none(), progress)
+}
+
+/// Verifies backup `name`: every file's size and hash, then the snapshot
+/// itself (decrypted when it is encrypted, decompressed to a temporary
+/// file in `dir`): SQLite's full integrity check and the row count of
+/// every table. Records the outcome beside the backup. A damaged backup
+/// is a report with problems, not an error; errors are for a missing
+/// backup, an unusable directory, or a key that does not open it.
+///
+/// An encrypted backup without a key for it is checked by its hashes
+/// only (the manifest hashes the file as stored): the report says
+/// `content_checked: false`, and the backup is listed `intact` unless an
+/// earlier check with the key found it `verified`.
+pub fn verify_with(
+    dir: &Path,
+    name: &str,
+    keys: &Keys,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let m = manifest(dir, name)?;
     let mut report = VerifyReport {
         name: name.to_string(),
         problems: check_files(dir, &m),
         schema_version: 0,
         tables: Vec::new(),
+        encryption: m.encryption,
+        content_checked: true,
     };
-    if report.problems.is_empty() {
+    let locked = m.encryption.is_some_and(|e| !keys.can_open(e));
+    if report.problems.is_empty() && locked {
+        report.content_checked = false;
+    } else if report.problems.is_empty() {
         let tmp = dir.join(format!(
             "{TMP_PREFIX}verify-{name}.{}.db",
             std::process::id()
         ));
-        match extract(dir, &m, &tmp, progress) {
+        match extract(dir, &m, keys, &tmp, progress) {
             Ok(_) => match snapshot::inspect(&tmp) {
                 Ok(ins) => {
                     report
@@ -708,34 +942,65 @@ pub fn verify(dir: &Path, name: &str, progress: &dyn Progress) -> Result<VerifyR
         }
         let _ = std::fs::remove_file(&tmp);
     }
+    if report.ok() && !report.content_checked {
+        // Hashes alone do not undo an earlier full verification: the
+        // file is the one that was checked.
+        let earlier: Option<Verification> = std::fs::read(verify_path(dir, name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if earlier.is_some_and(|v| v.ok && v.content_checked) {
+            return Ok(report);
+        }
+    }
     let v = Verification {
         at: Utc::now(),
         ok: report.ok(),
         problems: report.problems.clone(),
+        content_checked: report.content_checked,
     };
     let json = serde_json::to_vec_pretty(&v).expect("verification serialises");
     write_atomic(dir, &format!("{name}{VERIFY_SUFFIX}"), &json)?;
     Ok(report)
 }
 
-/// Restores backup `name` from `dir` into the data dir `into`: refuses
-/// while a server holds `into`; writes `lookout.db` under a temporary
-/// name, checks its hashes, and only then moves any existing database
-/// files aside into `into/replaced-<time>/` (never deleting them) and
-/// renames the new file into place. An older schema is migrated up when
-/// Lookout next opens it.
+/// Restores a plain backup: [`restore_with`] with no keys.
 pub fn restore(
     dir: &Path,
     name: &str,
     into: &Path,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
-    let m = manifest(dir, name)?;
-    let _lock = DataDirLock::acquire(into)?;
-    restore_locked(dir, &m, into, "replaced", progress)
+    restore_with(dir, name, into, &Keys::none(), progress)
 }
 
-/// [`restore`] for a caller that already holds the data dir lock (the
+/// Restores backup `name` from `dir` into the data dir `into`: refuses
+/// while a server holds `into`; writes `lookout.db` under a temporary
+/// name (decrypting it with `keys` when the backup is encrypted), checks
+/// its hashes, and only then moves any existing database files aside into
+/// `into/replaced-<time>/` (never deleting them) and renames the new file
+/// into place. A missing or wrong key fails before anything is replaced.
+/// An older schema is migrated up when Lookout next opens it.
+pub fn restore_with(
+    dir: &Path,
+    name: &str,
+    into: &Path,
+    keys: &Keys,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let m = manifest(dir, name)?;
+    if let Some(e) = m.encryption
+        && !keys.can_open(e)
+    {
+        return Err(BackupError::KeyRequired {
+            name: m.name,
+            encryption: e,
+        });
+    }
+    let _lock = DataDirLock::acquire(into)?;
+    restore_locked(dir, &m, into, "replaced", keys, progress)
+}
+
+/// [`restore_with`] for a caller that already holds the data dir lock (the
 /// server's automatic recovery). `aside` names the folder the old files go
 /// to (`replaced`, `corrupt`).
 pub fn restore_locked(
@@ -743,12 +1008,13 @@ pub fn restore_locked(
     m: &Manifest,
     into: &Path,
     aside: &str,
+    keys: &Keys,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     std::fs::create_dir_all(into).map_err(|e| BackupError::io(into, e))?;
     let db_name = lookout_storage::sqlite::DB_FILE;
     let tmp = into.join(format!("{TMP_PREFIX}{db_name}.restoring"));
-    let bytes = match extract(dir, m, &tmp, progress) {
+    let bytes = match extract(dir, m, keys, &tmp, progress) {
         Ok(b) => b,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -783,14 +1049,25 @@ pub fn restore_locked(
     })
 }
 
-/// The newest backup that passes [`verify`] now (backups that failed an
-/// earlier verification are skipped). Used by automatic recovery.
-pub fn latest_verified(dir: &Path) -> Result<Option<(Manifest, VerifyReport)>> {
+/// The newest backup that passes [`verify_with`] now, content included
+/// (backups that failed an earlier verification are skipped). Used by
+/// automatic recovery. An encrypted backup that `keys` cannot open is an
+/// error, not a reason to fall back to an older backup: recovery must
+/// not silently restore older data because a key is missing.
+pub fn latest_verified(dir: &Path, keys: &Keys) -> Result<Option<(Manifest, VerifyReport)>> {
     for l in list(dir)? {
         if l.verification.as_ref().is_some_and(|v| !v.ok) {
             continue;
         }
-        let report = verify(dir, &l.manifest.name, &progress::NoProgress)?;
+        if let Some(e) = l.manifest.encryption
+            && !keys.can_open(e)
+        {
+            return Err(BackupError::KeyRequired {
+                name: l.manifest.name,
+                encryption: e,
+            });
+        }
+        let report = verify_with(dir, &l.manifest.name, keys, &progress::NoProgress)?;
         if report.ok() {
             return Ok(Some((l.manifest, report)));
         }
@@ -858,7 +1135,7 @@ pub fn prune(dir: &Path, policy: &Policy, dry_run: bool) -> Result<Vec<String>> 
             // The manifest first: from that moment the backup is not listed.
             let mp = manifest_path(dir, &name);
             std::fs::remove_file(&mp).map_err(|e| BackupError::io(&mp, e))?;
-            let _ = std::fs::remove_file(data_path(dir, &name));
+            remove_data(dir, &name);
             let _ = std::fs::remove_file(verify_path(dir, &name));
         }
         removed.push(name);
@@ -881,6 +1158,7 @@ fn remove_leftovers(dir: &Path, listed: &[Listed]) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let orphan_data = name
             .strip_suffix(DATA_SUFFIX)
+            .or_else(|| name.strip_suffix(AGE_SUFFIX))
             .is_some_and(|n| !n.starts_with('.') && !listed.iter().any(|l| l.manifest.name == n));
         if !(name.starts_with(TMP_PREFIX) || orphan_data) {
             continue;
@@ -903,7 +1181,7 @@ pub fn delete(dir: &Path, name: &str) -> Result<()> {
     manifest(dir, name)?;
     let mp = manifest_path(dir, name);
     std::fs::remove_file(&mp).map_err(|e| BackupError::io(&mp, e))?;
-    let _ = std::fs::remove_file(data_path(dir, name));
+    remove_data(dir, name);
     let _ = std::fs::remove_file(verify_path(dir, name));
     Ok(())
 }

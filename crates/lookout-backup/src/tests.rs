@@ -24,6 +24,7 @@ fn opts(name: Option<&str>) -> CreateOptions<'static> {
         name: name.map(str::to_string),
         trigger: Trigger::Cli,
         progress: &NoProgress,
+        encrypt: None,
         before_commit: None,
     }
 }
@@ -120,6 +121,7 @@ fn without_a_manifest_a_backup_is_not_listed_and_prune_keeps_pinned() {
                 name: Some("half".into()),
                 trigger: Trigger::Cli,
                 progress: &NoProgress,
+                encrypt: None,
                 before_commit: Some(&hook),
             },
         )
@@ -158,4 +160,203 @@ fn restore_refuses_a_locked_data_dir() {
     let _held = DataDirLock::acquire(data_dir).unwrap();
     let err = restore(&dir, &m.name, data_dir, &NoProgress).unwrap_err();
     assert!(matches!(err, BackupError::Locked { .. }), "{err}");
+}
+
+fn secret(s: &str) -> age::secrecy::SecretString {
+    age::secrecy::SecretString::from(s.to_string())
+}
+
+fn create_encrypted(db: &Path, dir: &Path, name: &str, e: &Encrypt) -> Manifest {
+    create(
+        db,
+        dir,
+        CreateOptions {
+            name: Some(name.into()),
+            trigger: Trigger::Cli,
+            progress: &NoProgress,
+            encrypt: Some(e),
+            before_commit: None,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_passphrase_backup_is_opaque_verifiable_by_hash_and_restores_with_the_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = make_db(tmp.path(), 300);
+    let dir = tmp.path().join("backups");
+    let m = create_encrypted(
+        &db,
+        &dir,
+        "sealed",
+        &Encrypt::Passphrase(secret("open sesame")),
+    );
+    assert_eq!(m.format, FORMAT_ENCRYPTED);
+    assert_eq!(m.encryption, Some(Encryption::AgeScrypt));
+    assert_eq!(m.files[0].name, "sealed.db.zst.age");
+    assert!(!data_path(&dir, "sealed").exists());
+    let bytes = std::fs::read(encrypted_data_path(&dir, "sealed")).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
+    let json = std::fs::read_to_string(manifest_path(&dir, "sealed")).unwrap();
+    assert!(json.contains("\"encryption\": \"age-scrypt\""), "{json}");
+
+    // Without the passphrase: hashes only, listed `intact`.
+    let r = verify(&dir, "sealed", &NoProgress).unwrap();
+    assert!(r.ok() && !r.content_checked, "{r:?}");
+    assert!(r.tables.is_empty());
+    assert_eq!(list(&dir).unwrap()[0].state(), "intact");
+    let err = restore(&dir, "sealed", &tmp.path().join("r0"), &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::KeyRequired { .. }), "{err}");
+
+    // A wrong passphrase is an error, not damage, and replaces nothing.
+    let wrong = Keys::none().with_passphrase(secret("open sesame!"));
+    let err = verify_with(&dir, "sealed", &wrong, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
+    assert!(err.to_string().contains("sealed"), "{err}");
+    assert_eq!(list(&dir).unwrap()[0].state(), "intact");
+    let into = tmp.path().join("r1");
+    std::fs::create_dir_all(&into).unwrap();
+    std::fs::write(into.join("lookout.db"), b"the old one").unwrap();
+    let err = restore_with(&dir, "sealed", &into, &wrong, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(into.join("lookout.db")).unwrap(),
+        b"the old one"
+    );
+    let names: Vec<String> = std::fs::read_dir(&into)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lookout.lock")
+        .collect();
+    assert_eq!(names, ["lookout.db"], "nothing moved aside or left behind");
+
+    // The right one: full verification and a restore.
+    let keys = Keys::none().with_passphrase(secret("open sesame"));
+    let r = verify_with(&dir, "sealed", &keys, &NoProgress).unwrap();
+    assert!(r.ok() && r.content_checked, "{r:?}");
+    assert!(r.tables.contains(&("things".to_string(), 300)));
+    assert_eq!(list(&dir).unwrap()[0].state(), "verified");
+    // A later hash-only check does not downgrade it.
+    assert!(verify(&dir, "sealed", &NoProgress).unwrap().ok());
+    assert_eq!(list(&dir).unwrap()[0].state(), "verified");
+    let rep = restore_with(&dir, "sealed", &into, &keys, &NoProgress).unwrap();
+    assert!(rep.replaced.is_some());
+    let c = rusqlite::Connection::open(into.join("lookout.db")).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM things", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 300);
+
+    // Copies keep the encrypted file; prune and delete remove it.
+    let copy = tmp.path().join("copy");
+    copy_to(&dir, "sealed", &copy).unwrap();
+    assert!(encrypted_data_path(&copy, "sealed").is_file());
+    delete(&copy, "sealed").unwrap();
+    assert!(!encrypted_data_path(&copy, "sealed").exists());
+}
+
+#[test]
+fn x25519_backups_open_with_any_matching_identity_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = make_db(tmp.path(), 50);
+    let dir = tmp.path().join("backups");
+    let (a, b, other) = (
+        age::x25519::Identity::generate(),
+        age::x25519::Identity::generate(),
+        age::x25519::Identity::generate(),
+    );
+    let e = Encrypt::Recipients(vec![a.to_public(), b.to_public()]);
+    let m = create_encrypted(&db, &dir, "keyed", &e);
+    assert_eq!(m.encryption, Some(Encryption::AgeX25519));
+    let err = verify_with(
+        &dir,
+        "keyed",
+        &Keys::none().with_identities(vec![other]),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
+    // A passphrase does not open a key-encrypted backup: hashes only.
+    let r = verify_with(
+        &dir,
+        "keyed",
+        &Keys::none().with_passphrase(secret("x")),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(!r.content_checked);
+    let r = verify_with(
+        &dir,
+        "keyed",
+        &Keys::none().with_identities(vec![b]),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(r.ok() && r.content_checked, "{r:?}");
+    let into = tmp.path().join("r");
+    restore_with(
+        &dir,
+        "keyed",
+        &into,
+        &Keys::none().with_identities(vec![a]),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(into.join("lookout.db").is_file());
+}
+
+#[test]
+fn a_flipped_byte_in_an_encrypted_backup_is_damage_with_or_without_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = make_db(tmp.path(), 200);
+    let dir = tmp.path().join("backups");
+    let id = age::x25519::Identity::generate();
+    create_encrypted(&db, &dir, "e", &Encrypt::Recipients(vec![id.to_public()]));
+    let data = encrypted_data_path(&dir, "e");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&data, &bytes).unwrap();
+    let keys = Keys::none().with_identities(vec![id]);
+    for k in [&Keys::none(), &keys] {
+        let r = verify_with(&dir, "e", k, &NoProgress).unwrap();
+        assert!(!r.ok());
+        assert!(r.problems[0].contains("e.db.zst.age"), "{:?}", r.problems);
+        assert!(r.problems[0].contains("SHA-256"), "{:?}", r.problems);
+    }
+    assert_eq!(list(&dir).unwrap()[0].state(), "failed");
+    // Restore (which streams without a separate hash pass) blames the
+    // file, not the key.
+    let err = restore_with(&dir, "e", &tmp.path().join("r"), &keys, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
+    assert!(err.to_string().contains("e.db.zst.age"), "{err}");
+    assert!(!tmp.path().join("r/lookout.db").exists());
+    // So does a damaged header.
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[mid] ^= 0x01;
+    bytes[40] ^= 0x01;
+    std::fs::write(&data, &bytes).unwrap();
+    let err = restore_with(&dir, "e", &tmp.path().join("r"), &keys, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
+}
+
+#[test]
+fn auto_recovery_refuses_an_encrypted_backup_it_cannot_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = make_db(tmp.path(), 10);
+    let dir = tmp.path().join("backups");
+    create(&db, &dir, opts(Some("old-plain"))).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    create_encrypted(&db, &dir, "new-sealed", &Encrypt::Passphrase(secret("pw")));
+    let err = latest_verified(&dir, &Keys::none()).unwrap_err();
+    assert!(
+        matches!(&err, BackupError::KeyRequired { name, .. } if name == "new-sealed"),
+        "{err}"
+    );
+    let (m, _) = latest_verified(&dir, &Keys::none().with_passphrase(secret("pw")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.name, "new-sealed");
 }

@@ -13,7 +13,8 @@
 use crate::disk;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use lookout_backup::{CreateOptions, Manifest, Policy, Trigger};
+use lookout_backup::{BackupError, CreateOptions, Encrypt, Keys, Manifest, Policy, Trigger};
+use lookout_config::{BackupEncrypt, Config};
 use lookout_storage::{Severity, Signal, SystemEvent};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -129,6 +130,41 @@ pub fn policy(state: &AppState) -> Policy {
     }
 }
 
+/// What backups are encrypted with, from `[backup] encrypt`: `None` for
+/// `"none"`. Reads the passphrase file each time (a changed passphrase
+/// applies to the next backup); errors name the setting or file, never a
+/// secret.
+pub fn backup_encryption(cfg: &Config) -> Result<Option<Encrypt>, BackupError> {
+    let b = &cfg.backup;
+    match b.encrypt {
+        BackupEncrypt::None => Ok(None),
+        BackupEncrypt::Passphrase if b.passphrase_file.as_os_str().is_empty() => Err(
+            BackupError::Key("backup.encrypt = \"passphrase\" needs backup.passphrase_file".into()),
+        ),
+        BackupEncrypt::Passphrase => Ok(Some(Encrypt::Passphrase(
+            lookout_backup::crypto::passphrase_file(&b.passphrase_file)?,
+        ))),
+        BackupEncrypt::Key if b.recipients.is_empty() => Err(BackupError::Key(
+            "backup.encrypt = \"key\" needs backup.recipients (age1… public keys)".into(),
+        )),
+        BackupEncrypt::Key => Encrypt::recipients(&b.recipients).map(Some),
+    }
+}
+
+/// The keys `[backup]` names for decrypting (`passphrase_file`,
+/// `identity_file`); none when neither is set.
+pub fn backup_keys(cfg: &Config) -> Result<Keys, BackupError> {
+    let b = &cfg.backup;
+    let mut keys = Keys::none();
+    if !b.passphrase_file.as_os_str().is_empty() {
+        keys = keys.with_passphrase(lookout_backup::crypto::passphrase_file(&b.passphrase_file)?);
+    }
+    if !b.identity_file.as_os_str().is_empty() {
+        keys = keys.with_identities(lookout_backup::crypto::identity_file(&b.identity_file)?);
+    }
+    Ok(keys)
+}
+
 /// Why a backup could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupRunError {
@@ -213,7 +249,9 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
     let dir = state.backup_dir();
     let copy_to = state.config().backup.copy_to.clone();
     let policy = policy(state);
+    let cfg = state.config().clone();
     tokio::task::spawn_blocking(move || {
+        let encrypt = backup_encryption(&cfg).map_err(|e| BackupRunError::Failed(e.to_string()))?;
         let m = lookout_backup::create(
             &db,
             &dir,
@@ -221,6 +259,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
                 name: None,
                 trigger,
                 progress: &lookout_backup::progress::NoProgress,
+                encrypt: encrypt.as_ref(),
                 before_commit: None,
             },
         )

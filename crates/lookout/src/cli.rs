@@ -83,6 +83,8 @@ pub enum BackupAction {
         /// Print the manifest as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        encrypt: EncryptArgs,
     },
     /// List backups: name, time, size, schema version, verification state.
     List {
@@ -102,6 +104,8 @@ pub enum BackupAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        keys: DecryptArgs,
     },
     /// Restore a backup into a data dir that no server is using; the
     /// replaced files are kept aside.
@@ -113,6 +117,8 @@ pub enum BackupAction {
         /// The data dir to restore into.
         #[arg(long, value_name = "DIR", required = true)]
         into: PathBuf,
+        #[command(flatten)]
+        keys: DecryptArgs,
     },
     /// Delete backups the retention policy (backup.keep_hourly/daily/weekly)
     /// does not keep. Named backups are never deleted.
@@ -123,6 +129,39 @@ pub enum BackupAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// Encryption of a new backup (age format). Without these flags,
+/// `[backup] encrypt` applies. Secrets are read from a file or standard
+/// input, never taken on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EncryptArgs {
+    /// Encrypt with the passphrase in FILE (its trailing line break is
+    /// dropped).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["passphrase_stdin", "recipient"])]
+    pub passphrase_file: Option<PathBuf>,
+    /// Encrypt with a passphrase read from standard input.
+    #[arg(long, conflicts_with = "recipient")]
+    pub passphrase_stdin: bool,
+    /// Encrypt to this age public key (age1…; repeat for several).
+    #[arg(long, value_name = "AGE1…")]
+    pub recipient: Vec<String>,
+}
+
+/// Keys to open an encrypted backup. Without these flags, the
+/// `[backup] passphrase_file` and `identity_file` settings apply.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DecryptArgs {
+    /// The passphrase is in FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_stdin")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from standard input.
+    #[arg(long)]
+    pub passphrase_stdin: bool,
+    /// An age key file (as `age-keygen` writes it) for backups encrypted
+    /// to a public key.
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,9 @@ fn backup_error(e: BackupError) -> ApiError {
             ApiError::NotFound(format!("no backup named `{name}`"))
         }
         e @ BackupError::InvalidName(_) => ApiError::BadRequest(e.to_string()),
+        e @ (BackupError::WrongKey { .. } | BackupError::KeyRequired { .. }) => {
+            ApiError::Conflict(e.to_string())
+        }
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -47,6 +50,7 @@ fn item(l: &Listed) -> Value {
         "lookout_version": m.lookout_version,
         "trigger": m.trigger,
         "pinned": m.pinned,
+        "encryption": m.encryption,
         "duration_ms": m.duration_ms,
         "verification": {
             "state": l.state(),
@@ -65,15 +69,18 @@ pub async fn listed(state: &AppState) -> Result<Vec<Listed>, ApiError> {
         .map_err(backup_error)
 }
 
-/// Verifies a backup now.
+/// Verifies a backup now, with the keys `[backup]` names (an encrypted
+/// backup without one is checked by its hashes only).
 pub async fn verify_now(
     state: &AppState,
     name: &str,
 ) -> Result<lookout_backup::VerifyReport, ApiError> {
     let dir = state.backup_dir();
     let n = name.to_string();
+    let cfg = state.config().clone();
     tokio::task::spawn_blocking(move || {
-        lookout_backup::verify(&dir, &n, &lookout_backup::progress::NoProgress)
+        let keys = crate::ops::backup_keys(&cfg)?;
+        lookout_backup::verify_with(&dir, &n, &keys, &lookout_backup::progress::NoProgress)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -130,13 +137,15 @@ pub async fn verify(
         "name": name,
         "ok": r.ok(),
         "problems": r.problems,
+        "encryption": r.encryption,
+        "content_checked": r.content_checked,
         "schema_version": r.schema_version,
         "tables": r.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
     })))
 }
 
 /// `GET /api/v1/backups/{name}/download`: the compressed snapshot
-/// (`<name>.db.zst`), streamed; `X-Lookout-Sha256` carries its hash from
+/// (`<name>.db.zst`, or `<name>.db.zst.age` when encrypted), streamed; `X-Lookout-Sha256` carries its hash from
 /// the manifest.
 pub async fn download(
     State(state): State<AppState>,
@@ -175,7 +184,11 @@ pub async fn file_response(state: &AppState, name: &str) -> Result<Response, Api
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/zstd"),
+        HeaderValue::from_static(if m.encryption.is_some() {
+            "application/octet-stream"
+        } else {
+            "application/zstd"
+        }),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.size));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", entry.name)) {

@@ -153,7 +153,9 @@ pub async fn verify(
     };
     let body = html! {
         h1 { "Backup " (name) }
-        @if r.ok() {
+        @if r.ok() && !r.content_checked {
+            p #verify-intact .notice { "Intact: every hash matches. The backup is encrypted and the server has no key for it (backup.identity_file or backup.passphrase_file), so its content was not checked." }
+        } @else if r.ok() {
             p #verify-ok .notice { "Verified: every hash matches and SQLite's integrity check passed." }
         } @else {
             div #verify-problems .card {

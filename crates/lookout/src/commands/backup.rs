@@ -2,10 +2,11 @@
 //! a snapshot is safe beside a running server (one read transaction), and
 //! restore refuses a data dir that a server holds.
 
-use crate::cli::BackupAction;
+use crate::cli::{BackupAction, DecryptArgs, EncryptArgs};
 use crate::exit::Exit;
+use lookout_backup::crypto::{passphrase_file, read_passphrase};
 use lookout_backup::progress::TtyBar;
-use lookout_backup::{CreateOptions, Policy, Trigger};
+use lookout_backup::{CreateOptions, Encrypt, Keys, Policy, Trigger};
 use lookout_config::Config;
 use lookout_storage::sqlite::{DB_FILE, snapshot};
 use serde_json::json;
@@ -38,11 +39,54 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// What to encrypt a new backup with: the flags, else `[backup] encrypt`.
+fn encryption(cfg: &Config, a: EncryptArgs) -> Result<Option<Encrypt>, Exit> {
+    if let Some(path) = a.passphrase_file {
+        return Ok(Some(Encrypt::Passphrase(passphrase_file(&path)?)));
+    }
+    if a.passphrase_stdin {
+        return Ok(Some(Encrypt::Passphrase(read_passphrase(
+            std::io::stdin().lock(),
+            "standard input",
+        )?)));
+    }
+    if !a.recipient.is_empty() {
+        return Encrypt::recipients(&a.recipient)
+            .map(Some)
+            .map_err(|e| Exit::Usage(e.to_string()));
+    }
+    Ok(lookout_server::ops::backup_encryption(cfg)?)
+}
+
+/// Keys to open an encrypted backup: the flags, else the files
+/// `[backup]` names.
+fn keys(cfg: &Config, a: DecryptArgs) -> Result<Keys, Exit> {
+    if a.passphrase_file.is_none() && !a.passphrase_stdin && a.identity_file.is_none() {
+        return Ok(lookout_server::ops::backup_keys(cfg)?);
+    }
+    let mut keys = Keys::none();
+    if let Some(path) = a.passphrase_file {
+        keys = keys.with_passphrase(passphrase_file(&path)?);
+    }
+    if a.passphrase_stdin {
+        keys = keys.with_passphrase(read_passphrase(std::io::stdin().lock(), "standard input")?);
+    }
+    if let Some(path) = a.identity_file {
+        keys = keys.with_identities(lookout_backup::crypto::identity_file(&path)?);
+    }
+    Ok(keys)
+}
+
 /// `lookout backup …`.
 pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
     let default_dir = cfg.backup_dir();
     match action {
-        BackupAction::Create { name, to, json } => {
+        BackupAction::Create {
+            name,
+            to,
+            json,
+            encrypt,
+        } => {
             let dir = to.unwrap_or(default_dir);
             let db = cfg.data_dir.join(DB_FILE);
             if !db.is_file() {
@@ -60,6 +104,7 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                     std::thread::sleep(Duration::from_millis(ms));
                 }
             };
+            let encrypt = encryption(cfg, encrypt)?;
             let bar = TtyBar::for_stderr();
             let m = lookout_backup::create(
                 &db,
@@ -68,6 +113,7 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                     name,
                     trigger: Trigger::Cli,
                     progress: bar.as_ref(),
+                    encrypt: encrypt.as_ref(),
                     before_commit: Some(&hook),
                 },
             )?;
@@ -75,12 +121,15 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                 print_json(&serde_json::to_value(&m).unwrap_or_default());
             } else {
                 println!(
-                    "backup {} created in {}: {} ({} uncompressed), schema version {}, {} ms",
+                    "backup {} created in {}: {} ({} uncompressed), schema version {}, {}{} ms",
                     m.name,
                     dir.display(),
                     human_bytes(m.size()),
                     human_bytes(m.database.size),
                     m.schema_version,
+                    m.encryption
+                        .map(|e| format!("encrypted ({e}), "))
+                        .unwrap_or_default(),
                     m.duration_ms
                 );
             }
@@ -102,6 +151,7 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                             "lookout_version": l.manifest.lookout_version,
                             "trigger": l.manifest.trigger,
                             "pinned": l.manifest.pinned,
+                            "encryption": l.manifest.encryption,
                             "state": l.state(),
                             "verified_at": l.verification.as_ref().map(|v| v.at),
                         })
@@ -126,24 +176,43 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                         human_bytes(l.manifest.size()),
                         l.manifest.schema_version,
                         l.state(),
-                        if l.manifest.pinned { " (pinned)" } else { "" }
+                        match (l.manifest.pinned, l.manifest.encryption) {
+                            (true, Some(e)) => format!(" (pinned, {e})"),
+                            (true, None) => " (pinned)".to_string(),
+                            (false, Some(e)) => format!(" ({e})"),
+                            (false, None) => String::new(),
+                        }
                     );
                 }
             }
             Ok(())
         }
-        BackupAction::Verify { name, from, json } => {
+        BackupAction::Verify {
+            name,
+            from,
+            json,
+            keys: k,
+        } => {
             let dir = from.unwrap_or(default_dir);
+            let keys = keys(cfg, k)?;
             let bar = TtyBar::for_stderr();
-            let r = lookout_backup::verify(&dir, &name, bar.as_ref())?;
+            let r = lookout_backup::verify_with(&dir, &name, &keys, bar.as_ref())?;
             if json {
                 print_json(&json!({
                     "name": r.name,
                     "ok": r.ok(),
                     "problems": r.problems,
+                    "encryption": r.encryption,
+                    "content_checked": r.content_checked,
                     "schema_version": r.schema_version,
                     "tables": r.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
                 }));
+            } else if r.ok() && !r.content_checked {
+                let e = r.encryption.map(|e| e.to_string()).unwrap_or_default();
+                println!(
+                    "backup {name} is intact: hashes match (encrypted, {e}); its content was not checked: that needs {}",
+                    r.encryption.map(|e| e.needs()).unwrap_or_default()
+                );
             } else if r.ok() {
                 println!(
                     "backup {name} is sound: hashes match, integrity check ok, schema version {}",
@@ -162,10 +231,16 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                 )))
             }
         }
-        BackupAction::Restore { name, from, into } => {
+        BackupAction::Restore {
+            name,
+            from,
+            into,
+            keys: k,
+        } => {
             let dir = from.unwrap_or(default_dir);
+            let keys = keys(cfg, k)?;
             let bar = TtyBar::for_stderr();
-            let r = lookout_backup::restore(&dir, &name, &into, bar.as_ref())?;
+            let r = lookout_backup::restore_with(&dir, &name, &into, &keys, bar.as_ref())?;
             println!(
                 "restored backup {name} into {} ({}, schema version {})",
                 r.database.display(),

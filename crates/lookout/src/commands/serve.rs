@@ -19,6 +19,14 @@ pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
         )),
         other => Exit::Failure(other.to_string()),
     })?;
+    // Misconfigured backup encryption fails now, not at the first
+    // scheduled backup. (A missing identity file is only a warning: it is
+    // best kept off this machine until a restore needs it.)
+    lookout_server::ops::backup_encryption(&cfg)
+        .map_err(|e| Exit::Usage(format!("backup encryption: {e}")))?;
+    if let Err(e) = lookout_server::ops::backup_keys(&cfg) {
+        tracing::warn!(error = %e, "backup keys for verification and recovery cannot be read");
+    }
     let mut recovered = None;
     let store = match super::try_open_store(&cfg, true).await? {
         Ok(s) => s,
@@ -172,7 +180,13 @@ fn print_banner(cfg: &Config, addr: std::net::SocketAddr) {
 fn recover(cfg: &Config, reason: &str) -> Result<(String, std::path::PathBuf), Exit> {
     let dir = cfg.backup_dir();
     tracing::error!(reason, backups = %dir.display(), "THE DATABASE IS DAMAGED; --auto-recover: looking for the newest backup that passes verification");
-    let Some((m, _)) = lookout_backup::latest_verified(&dir)? else {
+    let refuse = |e: lookout_backup::BackupError| {
+        Exit::Failure(format!(
+            "{reason}\n--auto-recover: {e}. Lookout did not start and nothing was changed"
+        ))
+    };
+    let keys = lookout_server::ops::backup_keys(cfg).map_err(refuse)?;
+    let Some((m, _)) = lookout_backup::latest_verified(&dir, &keys).map_err(refuse)? else {
         return Err(Exit::Failure(format!(
             "{reason}\n--auto-recover found no backup in {} that passes verification; Lookout did not start and nothing was changed",
             dir.display()
@@ -183,6 +197,7 @@ fn recover(cfg: &Config, reason: &str) -> Result<(String, std::path::PathBuf), E
         &m,
         &cfg.data_dir,
         "corrupt",
+        &keys,
         &lookout_backup::progress::NoProgress,
     )?;
     let aside = r.replaced.unwrap_or_default();

@@ -3,6 +3,7 @@
 mod harness;
 
 mod backup;
+mod backup_crypto;
 mod bad_input;
 mod cli;
 mod ingest;
