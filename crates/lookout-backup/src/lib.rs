@@ -381,6 +381,43 @@ fn write_atomic(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<()> {
 }
 
 /// A writer that hashes and counts what passes through.
+/// A file written with bounded dirty data: every [`PACE_BYTES`] it asks
+/// the kernel to write back what it has so far. A backup then becomes a
+/// steady trickle of writes instead of one burst of hundreds of megabytes
+/// at the final fsync, which would stall the fsyncs of ingest's commits on
+/// the same disk.
+struct PacedFile {
+    file: File,
+    since_sync: u64,
+}
+
+/// How much a backup writes between two write-backs.
+const PACE_BYTES: u64 = 32 * 1024 * 1024;
+
+impl PacedFile {
+    fn new(file: File) -> Self {
+        PacedFile {
+            file,
+            since_sync: 0,
+        }
+    }
+}
+
+impl Write for PacedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since_sync += n as u64;
+        if self.since_sync >= PACE_BYTES {
+            self.file.sync_data()?;
+            self.since_sync = 0;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 struct HashWriter<W> {
     inner: W,
     hash: Sha256,
@@ -509,7 +546,7 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
         };
         let out = File::create(&tmp_zst).map_err(|e| BackupError::io(&tmp_zst, e))?;
         let mut writer = HashWriter {
-            inner: BufWriter::with_capacity(CHUNK, out),
+            inner: BufWriter::with_capacity(CHUNK, PacedFile::new(out)),
             hash: Sha256::new(),
             bytes: 0,
         };
@@ -544,7 +581,8 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
         let out = writer
             .inner
             .into_inner()
-            .map_err(|e| BackupError::io(&tmp_zst, e.into_error()))?;
+            .map_err(|e| BackupError::io(&tmp_zst, e.into_error()))?
+            .file;
         out.sync_all().map_err(|e| BackupError::io(&tmp_zst, e))?;
         drop(out);
         let data_name = format!("{name}{suffix}");

@@ -16,8 +16,12 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Copies the live database at `db` into a new, self-contained file at
-/// `dest` (rollback-journal mode, no `-wal` needed), fsynced. Returns the
-/// schema version of the copy.
+/// `dest` (rollback-journal mode, no `-wal` needed). Returns the schema
+/// version of the copy.
+///
+/// `dest` is a scratch copy: it is **not** fsynced (the caller compresses
+/// it at once into the file that must be durable, and deletes it), so the
+/// copy does not flood the disk with a burst that stalls ingest's commits.
 pub fn snapshot(db: &Path, dest: &Path) -> Result<u32> {
     if !db.is_file() {
         return Err(StorageError::NotFound(format!("database {}", db.display())));
@@ -29,6 +33,8 @@ pub fn snapshot(db: &Path, dest: &Path) -> Result<u32> {
     src.busy_timeout(Duration::from_secs(30))?;
     let _ = std::fs::remove_file(dest);
     let mut dst = Connection::open(dest)?;
+    // A scratch file: no journal, no syncs while it is filled.
+    dst.pragma_update(None, "synchronous", "OFF")?;
     {
         let backup = Backup::new(&src, &mut dst)?;
         // One step: the whole copy under one read transaction. Stepping in
@@ -55,12 +61,6 @@ pub fn snapshot(db: &Path, dest: &Path) -> Result<u32> {
     dst.pragma_update(None, "journal_mode", "DELETE")?;
     let version = migrations::current(&dst).unwrap_or(0);
     drop(dst);
-    std::fs::File::open(dest)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StorageError::NotWritable {
-            path: dest.to_path_buf(),
-            reason: e.to_string(),
-        })?;
     Ok(version)
 }
 
