@@ -11,6 +11,7 @@
 //! event ids are random UUIDs.
 
 pub mod access;
+pub mod monitors;
 
 use crate::{
     IssueQuery, IssueSort, NewApiToken, NewDeploy, NewProject, NewUser, ReleaseUpdate,
@@ -58,6 +59,7 @@ pub async fn run_all(store: &dyn Store) {
 
     access::run_all(store).await;
     system_events_round_trip_and_expire(store).await;
+    monitors::run_all(store).await;
 }
 
 async fn system_events_round_trip_and_expire(store: &dyn Store) {

@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(3, "accounts", "0003_accounts"),
     migration!(4, "access", "0004_access"),
     migration!(5, "system_events", "0005_system_events"),
+    migration!(7, "monitors", "0007_monitors"),
 ];
 
 /// The highest version this binary knows.
