@@ -609,7 +609,7 @@ fn equal(actual: &Value, right: &Literal) -> bool {
         Literal::Number(n) => as_number(actual).is_some_and(|a| (a - n).abs() < 1e-9),
         Literal::Str(s) => match actual {
             Value::String(a) => a == s,
-            Value::Number(_) | Value::Bool(_) => actual.to_string() == *s,
+            Value::Number(_) | Value::Bool(_) => s.as_str() == actual.to_string().as_str(),
             _ => false,
         },
     }

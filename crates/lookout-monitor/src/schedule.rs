@@ -143,7 +143,7 @@ pub fn first_due(id: i64, interval_ms: i64, now_ms: i64) -> i64 {
 pub fn next_due(due_ms: i64, interval_ms: i64, now_ms: i64) -> i64 {
     let next = due_ms + interval_ms.max(1);
     if next <= now_ms {
-        now_ms + interval_ms.max(1).min(1000)
+        now_ms + interval_ms.clamp(1, 1000)
     } else {
         next
     }

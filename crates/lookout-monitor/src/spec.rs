@@ -133,12 +133,12 @@ pub struct MonitorSpec {
     /// Active checks: seconds before a check is a timeout.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u32,
-    /// Consecutive failures before down.
-    #[serde(default = "default_failures")]
-    pub failure_threshold: u32,
-    /// Consecutive successes before recovered.
-    #[serde(default = "default_successes")]
-    pub success_threshold: u32,
+    /// Consecutive failures before down (default 3; heartbeats 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+    /// Consecutive successes before recovered (default 2; heartbeats 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<u32>,
     /// Heartbeat: a cron expression for when pings are expected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
@@ -174,16 +174,8 @@ impl MonitorSpec {
             interval_secs: default_interval(),
             retry_interval_secs: None,
             timeout_secs: default_timeout(),
-            failure_threshold: if kind == Kind::Heartbeat {
-                1
-            } else {
-                default_failures()
-            },
-            success_threshold: if kind == Kind::Heartbeat {
-                1
-            } else {
-                default_successes()
-            },
+            failure_threshold: None,
+            success_threshold: None,
             cron: None,
             timezone: None,
             grace_secs: None,
@@ -477,8 +469,7 @@ impl MonitorSpec {
                 }
             }
         }
-        let min_interval = if self.kind == Kind::Heartbeat { 1 } else { 1 };
-        if self.interval_secs < min_interval || self.interval_secs > 31 * 86_400 {
+        if self.interval_secs < 1 || self.interval_secs > 31 * 86_400 {
             err(
                 "interval_secs",
                 None,
@@ -492,10 +483,10 @@ impl MonitorSpec {
                 "the timeout must be 1 to 120 seconds".into(),
             );
         }
-        if self.failure_threshold == 0 || self.failure_threshold > 100 {
+        if !(1..=100).contains(&self.failures_needed()) {
             err("failure_threshold", None, "must be 1 to 100".into());
         }
-        if self.success_threshold == 0 || self.success_threshold > 100 {
+        if !(1..=100).contains(&self.successes_needed()) {
             err("success_threshold", None, "must be 1 to 100".into());
         }
         if errs.is_empty() {
@@ -508,6 +499,28 @@ impl MonitorSpec {
         } else {
             Err(SpecError(errs))
         }
+    }
+
+    /// Failures needed to go down: as set, else 3 (Gatus), or 1 for
+    /// heartbeats (a missed ping is already a confirmed failure).
+    pub fn failures_needed(&self) -> u32 {
+        self.failure_threshold
+            .unwrap_or(if self.kind == Kind::Heartbeat {
+                1
+            } else {
+                default_failures()
+            })
+    }
+
+    /// Successes needed to recover: as set, else 2 (Gatus), or 1 for
+    /// heartbeats.
+    pub fn successes_needed(&self) -> u32 {
+        self.success_threshold
+            .unwrap_or(if self.kind == Kind::Heartbeat {
+                1
+            } else {
+                default_successes()
+            })
     }
 
     /// The host a check connects to (for the private-address rule).

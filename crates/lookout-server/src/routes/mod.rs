@@ -4,5 +4,6 @@
 pub mod api;
 pub mod backups;
 pub mod ingest;
+pub mod monitors;
 pub mod probes;
 pub mod sentry_api;
