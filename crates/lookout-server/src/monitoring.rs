@@ -947,3 +947,132 @@ impl Monitoring {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_monitor::ManualClock;
+    use lookout_storage::sqlite::{SqliteOptions, SqliteStore};
+
+    #[test]
+    fn sentry_monitor_config_becomes_a_heartbeat() {
+        let s = spec_from_sentry(&json!({
+            "schedule": {"type": "interval", "value": 2, "unit": "hour"},
+            "checkin_margin": 5, "max_runtime": 30, "timezone": "Europe/Berlin",
+            "failure_issue_threshold": 2
+        }))
+        .unwrap();
+        assert_eq!(s.kind, Kind::Heartbeat);
+        assert_eq!(s.interval_secs, 7200);
+        assert_eq!(s.grace_secs, Some(300));
+        assert_eq!(s.max_runtime_secs, Some(1800));
+        assert_eq!(s.failures_needed(), 2);
+        let s = spec_from_sentry(&json!({"schedule": {"type": "crontab", "value": "0 3 * * *"}}))
+            .unwrap();
+        assert_eq!(s.cron.as_deref(), Some("0 3 * * *"));
+        assert!(
+            spec_from_sentry(&json!({"schedule": {"type": "crontab", "value": "0 99 * * *"}}))
+                .is_err()
+        );
+        assert!(
+            spec_from_sentry(
+                &json!({"schedule": {"type": "interval", "value": 1, "unit": "fortnight"}})
+            )
+            .is_err()
+        );
+        assert!(spec_from_sentry(&json!({})).is_err());
+    }
+
+    /// The engine with a manual clock: a heartbeat that is never pinged,
+    /// pinged on time, then late, without sleeping.
+    #[tokio::test]
+    async fn heartbeats_follow_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+        let (p, _) = store
+            .create_project(lookout_storage::NewProject {
+                name: "cron".into(),
+            })
+            .await
+            .unwrap();
+        let t0 = Utc::now();
+        let clock = Arc::new(ManualClock::new(t0));
+        let mon = Monitoring::new(store.clone(), MonitoringConfig::default(), clock.clone());
+        let mut spec = MonitorSpec::new(Kind::Heartbeat);
+        spec.interval_secs = 300;
+        spec.grace_secs = Some(60);
+        let rec = store
+            .create_monitor(NewMonitor {
+                project_id: p.id,
+                slug: "backup".into(),
+                name: "Backup".into(),
+                kind: "heartbeat".into(),
+                spec: serde_json::to_value(&spec).unwrap(),
+                source: "api".into(),
+                ping_token: Some("tok".into()),
+            })
+            .await
+            .unwrap();
+        let id = rec.id;
+        mon.upsert(rec);
+        let mut events = mon.subscribe();
+        let status = |store: Arc<dyn Store>| async move {
+            store.get_monitor(id).await.unwrap().unwrap().state.status
+        };
+
+        // Never pinged: fine until interval + grace, then down.
+        clock.advance(chrono::Duration::seconds(359));
+        mon.evaluate_heartbeats().await;
+        assert_eq!(status(store.clone()).await, "pending");
+        assert!(events.try_recv().is_err(), "no state change yet");
+        clock.advance(chrono::Duration::seconds(2));
+        mon.evaluate_heartbeats().await;
+        let e = events.try_recv().expect("down is published");
+        assert_eq!((e.from.as_str(), e.to.as_str()), ("pending", "down"));
+        assert!(e.cause.contains("no ping ever received"), "{}", e.cause);
+        mon.evaluate_heartbeats().await;
+        assert!(events.try_recv().is_err(), "a lapse is recorded once");
+
+        // On time: pings every 5 minutes keep it up.
+        assert_eq!(
+            mon.ping_token("tok", Ping::Success, b"12 GB")
+                .await
+                .unwrap(),
+            Some(id)
+        );
+        assert_eq!(events.try_recv().unwrap().to, "up");
+        for _ in 0..3 {
+            clock.advance(chrono::Duration::seconds(300));
+            mon.evaluate_heartbeats().await;
+            mon.ping_token("tok", Ping::Success, b"").await.unwrap();
+        }
+        assert!(events.try_recv().is_err(), "stayed up");
+        assert_eq!(status(store.clone()).await, "up");
+
+        // Late: 6 min 1 s after the last ping.
+        clock.advance(chrono::Duration::seconds(361));
+        mon.evaluate_heartbeats().await;
+        let e = events.try_recv().expect("late is published");
+        assert_eq!(e.to, "down");
+        assert!(
+            e.cause.contains("missed ping") && e.cause.contains("every 5 min"),
+            "{}",
+            e.cause
+        );
+        let inc = store.monitor_incidents(id, 10).await.unwrap();
+        assert_eq!(inc.len(), 2);
+        assert_eq!(inc[0].ended_at, None);
+        assert!(
+            inc[1].ended_at.is_some(),
+            "the first incident closed at the ping"
+        );
+        // Durable too: the same events are in the table.
+        let logged = store.monitor_events_after(0, 10).await.unwrap();
+        assert_eq!(
+            logged.iter().map(|e| e.to.as_str()).collect::<Vec<_>>(),
+            ["down", "up", "down"]
+        );
+        store.close().await.unwrap();
+    }
+}
