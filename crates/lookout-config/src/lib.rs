@@ -663,15 +663,33 @@ fn schema() -> toml::Table {
 
 fn is_secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    ["password", "secret", "token", "passphrase", "private_key"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "passphrase",
+        "private_key",
+        "authorization",
+        "api_key",
+        "apikey",
+        "api-key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 fn redact(t: &mut toml::Table) {
     for (k, v) in t.iter_mut() {
         match v {
             toml::Value::Table(inner) => redact(inner),
+            // `[[monitors]]`: each declaration's headers and URL.
+            toml::Value::Array(items) => {
+                for item in items.iter_mut() {
+                    if let toml::Value::Table(inner) = item {
+                        redact(inner);
+                    }
+                }
+            }
             toml::Value::String(s) if is_secret_key(k) && !s.is_empty() => *s = "***".into(),
             toml::Value::String(s) if k == "url" => *s = redact_url_password(s),
             _ => {}
@@ -745,6 +763,16 @@ mod tests {
             Some("https://example.com/health")
         );
         assert_eq!(c.monitors[1].spec["cron"].as_str(), Some("0 3 * * *"));
+        let c = load_text(
+            "[[monitors]]\nproject = \"p\"\nslug = \"s\"\nkind = \"http\"\nurl = \"https://u:hunter2@example.com/\"\nheaders = { Authorization = \"Bearer abc123\", X-Api-Key = \"k-999\" }\n",
+            &[],
+        )
+        .unwrap();
+        let out = c.to_redacted_toml();
+        assert!(
+            !out.contains("hunter2") && !out.contains("abc123") && !out.contains("k-999"),
+            "{out}"
+        );
         let e = load_text("[monitoring]\nnope = 1\n", &[]).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
         let e = load_text("[[monitors]]\nslug = \"x\"\n", &[]).unwrap_err();

@@ -571,7 +571,11 @@ impl Monitoring {
         let existing = self.store.find_monitor(project_id, &c.monitor_slug).await?;
         let mut id = existing.as_ref().map(|m| m.id);
         if let Some(cfg) = &c.monitor_config {
-            let managed = existing.as_ref().is_some_and(|m| m.source == "config");
+            // Config-managed monitors and non-heartbeat monitors that happen to
+            // share the slug are not redefined by a check-in.
+            let managed = existing
+                .as_ref()
+                .is_some_and(|m| m.source == "config" || m.kind != Kind::Heartbeat.as_str());
             match spec_from_sentry(cfg) {
                 Ok(spec) if !managed => {
                     let (rec, _) = self
