@@ -22,8 +22,10 @@ import sentry_sdk
 from sentry_sdk.crons import capture_checkin, monitor
 from sentry_sdk.crons.consts import MonitorStatus
 
+from browser import Browser, browser  # noqa: F401 - `browser` is a fixture
 from conftest import LookoutServer, eventually, http_request
-from test_ui_access import Client, accept, admin_client, invite
+from test_ui_access import ADMIN, Client, accept, admin_client, invite
+from test_ui_browser import ui_login
 
 WAIT = 20.0
 
@@ -310,6 +312,16 @@ def test_members_may_not_target_private_addresses(server, target):
     # A form with a bad condition is shown again with the reason.
     r = member.post(f"/projects/{p.id}/monitors", **{**fields, "url": "http://example.com/", "conditions": "[STATUS] = 200"})
     assert r.status == 400 and "at position 10" in r.text, r
+    # Validation as you type: the form's problems as JSON, with positions.
+    r = member.post("/monitors/validate", **{**fields, "url": "example.com", "conditions": "[STATUS] == 200\n[BODY].x = 1", "cron": ""})
+    assert r.status == 200, r
+    errs = {e["field"]: e for e in json.loads(r.text)["errors"]}
+    assert errs["url"]["position"] == 1 and "scheme" in errs["url"]["reason"], errs
+    assert errs["conditions[2]"]["position"] == 10, errs
+    r = member.post("/monitors/validate", **fields)
+    assert json.loads(r.text)["errors"] == [], "a good definition has no problem (the private-address rule waits for saving)"
+    r = member.post("/monitors/validate", **{**fields, "csrf_token": "forged"})
+    assert r.status == 403
     # An administrator may.
     r = admin.post(f"/projects/{p.id}/monitors", **fields)
     assert r.status == 303, r
@@ -401,3 +413,33 @@ def test_monitors_as_code(tmp_path, target):
         assert s == 200, body
     finally:
         server.stop()
+
+
+def test_monitor_pages_in_the_browser(server, target, browser: Browser):
+    """The Monitors tab, the form's validation as you type (app.js), and the
+    monitor page, in Chromium with the real CSP."""
+    p = server.create_project("browser")
+    admin_client(server)
+    browser.use(server.base_url)
+    ui_login(browser, *ADMIN)
+    browser.get(f"/projects/{p.id}/monitors")
+    browser.check(browser.exists("nav.tabs a.active[href$='/monitors']"), "the Monitors tab is active")
+    browser.get(f"/projects/{p.id}/monitors/new")
+    browser.fill("#monitor-form", name="Shop", url=target.url, conditions="[STATUS] = 200", interval_secs="1")
+    live = browser.wait(lambda d: d.execute_script(
+        "var b = document.getElementById('live-errors'); return b && b.textContent;"), 10, "live validation")
+    browser.check("conditions[1]: at position 10" in live, f"the problem shows while typing: {live!r}")
+    browser.check(browser.exists("#conditions[aria-invalid=true]"), "the field is marked")
+    browser.fill("#monitor-form", conditions="[STATUS] == 200")
+    browser.wait(lambda d: d.execute_script("return document.getElementById('live-errors').textContent === ''"), 10,
+                 "the problem goes away once fixed")
+    browser.submit("#monitor-form", "#save-monitor")
+    m = browser.wait_for_path(r"^/monitors/(\d+)$")
+    mid = int(m.group(1))
+    wait_status(server, mid, "up")
+    browser.reload()
+    browser.check(browser.text("#monitor-title").startswith("Shop"), "the monitor page")
+    browser.check("HTTP 200" in browser.text("#last-message"), "the last check is shown")
+    browser.check(not browser.csp_violations(), f"no CSP violation: {browser.csp_violations()}")
+    browser.check(not browser.console_errors(), f"no console errors: {browser.console_errors()}")
+    browser.save_artifacts("monitor-page")

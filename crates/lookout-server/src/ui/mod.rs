@@ -87,6 +87,7 @@ pub fn routes() -> Router<AppState> {
             get(monitors::list).post(monitors::create),
         )
         .route("/projects/{id}/monitors/new", get(monitors::new_form))
+        .route("/monitors/validate", post(monitors::validate))
         .route("/monitors/{id}", get(monitors::detail))
         .route(
             "/monitors/{id}/edit",

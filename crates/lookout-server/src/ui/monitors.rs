@@ -820,3 +820,31 @@ pub async fn delete(
     state.monitoring().remove(id);
     Ok(Redirect::to(&format!("/projects/{}/monitors?done=deleted", project.id)).into_response())
 }
+
+/// `POST /monitors/validate`: the form's problems as JSON, for validation
+/// as you type (`assets/app.js`). Checks the definition only: the
+/// private-address rule and slugs are checked when saving.
+pub async fn validate(viewer: Viewer, Form(f): Form<MonitorForm>) -> Response {
+    if !csrf_ok(&viewer, &f.csrf_token) {
+        return forbidden_csrf();
+    }
+    let mut errs = match f.spec() {
+        Ok(spec) => spec.compile().err().map(|e| e.0).unwrap_or_default(),
+        Err(errs) => errs,
+    };
+    if f.name.trim().is_empty() {
+        errs.insert(
+            0,
+            FieldError {
+                field: "name".into(),
+                position: None,
+                reason: "the name is empty".into(),
+            },
+        );
+    }
+    let items: Vec<serde_json::Value> = errs
+        .iter()
+        .map(|e| serde_json::json!({"field": e.field, "position": e.position, "reason": e.reason, "text": e.to_string()}))
+        .collect();
+    axum::Json(serde_json::json!({ "errors": items })).into_response()
+}
