@@ -356,6 +356,17 @@ def test_status_page_is_public_cached_and_hides_targets(make_server, target):
         assert "503" not in t and "Service Unavailable" not in t, "no cause is shown"
     eventually(outage, timeout=WAIT)
     assert http_request(server.base_url, "GET", "/status/nope", None, {}).status == 404
+    # The editor: administrators make a page from the UI, with a notice.
+    admin = admin_client(server)
+    r = admin.post("/admin/status-pages", slug="team", title="Team status", description="", notice="Deploy at 18:00",
+                   monitors=f"{m['id']} Shop website")
+    assert r.status == 303, r
+    public = http_request(server.base_url, "GET", "/status/team", None, {}).text
+    assert "Shop website" in public and "Deploy at 18:00" in public
+    r = admin.post("/admin/status-pages", slug="Bad Slug", title="x", monitors="")
+    assert r.status == 400 and "lowercase" in r.text, r
+    r = admin.post("/admin/status-pages", slug="x", title="x", monitors="not-an-id Name")
+    assert r.status == 400 and "start the line with the monitor" in r.text, r
 
 
 def test_monitors_as_code(tmp_path, target):

@@ -241,7 +241,7 @@ pub async fn detail(
             (m.kind) " · " code { (target_of(&m)) }
             @if m.source == "config" { " · " span.badge #from-config { "from lookout.toml" } " (edit it there)" }
             @if m.source == "sentry" { " · created by a Sentry check-in" }
-            " · since " (relative_time(m.state.since))
+            " · state changed " (relative_time(m.state.since))
         }
         @if let Some(msg) = &m.state.last_message { p #last-message { "Last check: " (msg) } }
         table.uptime-summary {
