@@ -53,6 +53,10 @@ pub struct Config {
     pub disk: DiskConfig,
     /// Server-wide retention per signal.
     pub retention: RetentionConfig,
+    /// Uptime and heartbeat monitoring (issue #5).
+    pub monitoring: MonitoringConfig,
+    /// Monitors as code: created or updated on start, marked as from config.
+    pub monitors: Vec<MonitorDecl>,
 }
 
 impl Default for Config {
@@ -71,6 +75,8 @@ impl Default for Config {
             integrity: IntegrityConfig::default(),
             disk: DiskConfig::default(),
             retention: RetentionConfig::default(),
+            monitoring: MonitoringConfig::default(),
+            monitors: Vec::new(),
         }
     }
 }
@@ -397,6 +403,65 @@ impl Default for RetentionConfig {
     }
 }
 
+/// Uptime, health-check and heartbeat monitoring (issue #5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// Run checks at all (heartbeat pings are still accepted when off).
+    pub enabled: bool,
+    /// Checks running at once; a slow target holds one slot at most for
+    /// its timeout.
+    pub max_concurrent_checks: usize,
+    /// Hours raw check results are kept before being rolled into hourly
+    /// aggregates.
+    pub raw_retention_hours: u32,
+    /// Days hourly aggregates, closed incidents and state-change events are
+    /// kept (at least 90 for the 90-day uptime).
+    pub history_days: u32,
+    /// Most response-body bytes read per HTTP check.
+    pub max_body_bytes: usize,
+    /// Most bytes of a heartbeat ping body kept as its output.
+    pub max_output_bytes: usize,
+    /// Let project members (not only administrators) create monitors whose
+    /// target is a loopback, private or link-local address.
+    pub allow_private_targets: bool,
+    /// Seconds a rendered public status page is served from memory.
+    pub status_page_cache_secs: u32,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            enabled: true,
+            max_concurrent_checks: 64,
+            raw_retention_hours: 48,
+            history_days: 100,
+            max_body_bytes: 64 * 1024,
+            max_output_bytes: 10 * 1024,
+            allow_private_targets: false,
+            status_page_cache_secs: 5,
+        }
+    }
+}
+
+/// A monitor declared in `lookout.toml` (`[[monitors]]`). `project` and
+/// `slug` identify it; the other keys are the monitor's definition (`kind`,
+/// `url`, `interval_secs`, `conditions`, …, see docs/monitors.md), checked
+/// when the server starts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MonitorDecl {
+    /// The project's slug.
+    pub project: String,
+    /// Unique within the project.
+    pub slug: String,
+    /// Display name (default: the slug).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The definition.
+    #[serde(flatten)]
+    pub spec: std::collections::BTreeMap<String, toml::Value>,
+}
+
 /// Values given on the command line; they win over every other source.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -633,15 +698,33 @@ fn is_secret_key(k: &str) -> bool {
     if k.ends_with("_file") {
         return false;
     }
-    ["password", "secret", "token", "passphrase", "private_key"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "passphrase",
+        "private_key",
+        "authorization",
+        "api_key",
+        "apikey",
+        "api-key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 fn redact(t: &mut toml::Table) {
     for (k, v) in t.iter_mut() {
         match v {
             toml::Value::Table(inner) => redact(inner),
+            // `[[monitors]]`: each declaration's headers and URL.
+            toml::Value::Array(items) => {
+                for item in items.iter_mut() {
+                    if let toml::Value::Table(inner) = item {
+                        redact(inner);
+                    }
+                }
+            }
             toml::Value::String(s) if is_secret_key(k) && !s.is_empty() => *s = "***".into(),
             toml::Value::String(s) if k == "url" => *s = redact_url_password(s),
             _ => {}
@@ -693,6 +776,42 @@ mod tests {
             env,
             &Overrides::default(),
         )
+    }
+
+    #[test]
+    fn monitoring_defaults_and_monitors_as_code() {
+        let c = Config::default();
+        assert!(c.monitoring.enabled);
+        assert_eq!(c.monitoring.raw_retention_hours, 48);
+        assert!(!c.monitoring.allow_private_targets);
+        assert!(c.monitors.is_empty());
+        let c = load_text(
+            "[monitoring]\nmax_concurrent_checks = 8\n\n[[monitors]]\nproject = \"shop\"\nslug = \"api\"\nname = \"API\"\nkind = \"http\"\nurl = \"https://example.com/health\"\ninterval_secs = 30\nconditions = [\"[STATUS] == 200\"]\n\n[[monitors]]\nproject = \"shop\"\nslug = \"nightly\"\nkind = \"heartbeat\"\ncron = \"0 3 * * *\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.monitoring.max_concurrent_checks, 8);
+        assert_eq!(c.monitors.len(), 2);
+        assert_eq!(c.monitors[0].name.as_deref(), Some("API"));
+        assert_eq!(
+            c.monitors[0].spec["url"].as_str(),
+            Some("https://example.com/health")
+        );
+        assert_eq!(c.monitors[1].spec["cron"].as_str(), Some("0 3 * * *"));
+        let c = load_text(
+            "[[monitors]]\nproject = \"p\"\nslug = \"s\"\nkind = \"http\"\nurl = \"https://u:hunter2@example.com/\"\nheaders = { Authorization = \"Bearer abc123\", X-Api-Key = \"k-999\" }\n",
+            &[],
+        )
+        .unwrap();
+        let out = c.to_redacted_toml();
+        assert!(
+            !out.contains("hunter2") && !out.contains("abc123") && !out.contains("k-999"),
+            "{out}"
+        );
+        let e = load_text("[monitoring]\nnope = 1\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = load_text("[[monitors]]\nslug = \"x\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("project"), "{e}");
     }
 
     #[test]

@@ -8,3 +8,44 @@ document.querySelectorAll("time[datetime]").forEach(function (el) {
     el.title = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
   }
 });
+
+// Monitor forms (issue #5): validate as you type. The server checks the
+// definition (URL, conditions, cron, time zone…) at POST /monitors/validate
+// and answers each problem with its field, position and reason; they are
+// listed above the button and the fields are marked. Saving still
+// validates on the server, so nothing depends on this.
+(function () {
+  var form = document.getElementById("monitor-form");
+  if (!form || !window.fetch) return;
+  var box = document.createElement("div");
+  box.id = "live-errors";
+  box.className = "error";
+  box.setAttribute("aria-live", "polite");
+  var button = form.querySelector("button[type=submit]");
+  form.insertBefore(box, button);
+  var timer = null;
+  function check() {
+    var body = new URLSearchParams(new FormData(form));
+    fetch("/monitors/validate", { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (res) {
+        if (!res) return;
+        form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+        box.textContent = "";
+        res.errors.forEach(function (e) {
+          var name = e.field.replace(/\[\d+\]$/, "");
+          var input = form.querySelector("[name='" + name + "']");
+          if (input) input.setAttribute("aria-invalid", "true");
+          var p = document.createElement("p");
+          p.className = "live-error";
+          p.textContent = e.text;
+          box.appendChild(p);
+        });
+      })
+      .catch(function () {});
+  }
+  form.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(check, 350);
+  });
+})();

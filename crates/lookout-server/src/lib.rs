@@ -10,6 +10,7 @@ pub mod auth;
 mod disk;
 pub mod error;
 pub mod mail;
+pub mod monitoring;
 pub mod ops;
 pub mod retention;
 pub mod routes;
@@ -137,6 +138,55 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/backups/{name}/download",
             get(routes::backups::download),
         )
+        // --- monitors and status pages (issue #5) ---
+        .route(
+            "/api/{project_id}/cron/{slug}/{public_key}/",
+            get(routes::monitors::cron_checkin).post(routes::monitors::cron_checkin),
+        )
+        .route(
+            "/ping/{token}",
+            get(routes::monitors::ping).post(routes::monitors::ping),
+        )
+        .route(
+            "/ping/{token}/start",
+            get(routes::monitors::ping_start).post(routes::monitors::ping_start),
+        )
+        .route(
+            "/ping/{token}/fail",
+            get(routes::monitors::ping_fail).post(routes::monitors::ping_fail),
+        )
+        .route(
+            "/api/v1/monitors",
+            get(routes::monitors::list).post(routes::monitors::create),
+        )
+        .route(
+            "/api/v1/monitors/{id}",
+            get(routes::monitors::get)
+                .patch(routes::monitors::update)
+                .delete(routes::monitors::delete),
+        )
+        .route("/api/v1/monitors/{id}/pause", post(routes::monitors::pause))
+        .route(
+            "/api/v1/monitors/{id}/resume",
+            post(routes::monitors::resume),
+        )
+        .route(
+            "/api/v1/monitors/{id}/results",
+            get(routes::monitors::results),
+        )
+        .route(
+            "/api/v1/monitors/{id}/incidents",
+            get(routes::monitors::incidents),
+        )
+        .route("/api/v1/monitor-events", get(routes::monitors::events))
+        .route(
+            "/api/v1/status-pages",
+            get(routes::monitors::list_pages).post(routes::monitors::create_page),
+        )
+        .route(
+            "/api/v1/status-pages/{id}",
+            axum::routing::put(routes::monitors::update_page).delete(routes::monitors::delete_page),
+        )
         .merge(ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
@@ -230,6 +280,9 @@ pub fn register_metrics(state: &AppState) {
 /// and enforcing retention. The tasks end when `shutdown` fires.
 pub fn spawn_background(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
     ops::spawn(state, shutdown.clone());
+    state
+        .monitoring()
+        .spawn(state.config().monitors.clone(), shutdown.clone());
     let s = state.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {

@@ -22,6 +22,7 @@ struct Inner {
     shutting_down: AtomicBool,
     login_limiter: crate::ui::session::LoginLimiter,
     ops: crate::ops::Ops,
+    monitoring: Arc<crate::monitoring::Monitoring>,
 }
 
 impl AppState {
@@ -40,6 +41,11 @@ impl AppState {
             scrub_keys: ingest.scrub_keys.clone(),
         };
         let ingestor = Arc::new(Ingestor::new(store.clone(), settings));
+        let monitoring = Arc::new(crate::monitoring::Monitoring::new(
+            store.clone(),
+            config.monitoring.clone(),
+            Arc::new(lookout_monitor::SystemClock),
+        ));
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -49,6 +55,7 @@ impl AppState {
                 shutting_down: AtomicBool::new(false),
                 login_limiter: Default::default(),
                 ops: Default::default(),
+                monitoring,
             }),
         }
     }
@@ -71,6 +78,10 @@ impl AppState {
     /// Backups, integrity, disk guard and usage state.
     pub fn ops(&self) -> &crate::ops::Ops {
         &self.inner.ops
+    }
+    /// The monitoring engine (issue #5).
+    pub fn monitoring(&self) -> &Arc<crate::monitoring::Monitoring> {
+        &self.inner.monitoring
     }
     /// Seconds since the server started.
     pub fn uptime_seconds(&self) -> f64 {

@@ -265,6 +265,278 @@ pub struct StorageUsage {
     pub by_project: Vec<(i64, u64)>,
 }
 
+// --- monitors and status pages (issue #5) ---------------------------------
+
+/// A monitor's current state as stored (the state machine's counters, the
+/// last check, and for heartbeats the last pings).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorState {
+    /// `pending`, `up`, `degraded`, `down` or `paused`.
+    pub status: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// Consecutive failed checks.
+    pub failures: u32,
+    /// Consecutive degraded checks.
+    pub degraded: u32,
+    /// Consecutive good checks.
+    pub successes: u32,
+    /// The last check.
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// Its response time.
+    pub last_latency_ms: Option<f64>,
+    /// Its result or cause in words.
+    pub last_message: Option<String>,
+    /// Its details (status code, conditions, health sub-checks…).
+    pub last_details: Option<serde_json::Value>,
+    /// Heartbeats: the last finished ping.
+    pub last_ping_at: Option<DateTime<Utc>>,
+    /// Heartbeats: the last start.
+    pub last_start_at: Option<DateTime<Utc>>,
+    /// Heartbeats: the body of the last ping (capped by the caller).
+    pub last_output: Option<String>,
+}
+
+impl MonitorState {
+    /// The state of a new monitor.
+    pub fn pending(at: DateTime<Utc>) -> MonitorState {
+        MonitorState {
+            status: "pending".into(),
+            since: at,
+            failures: 0,
+            degraded: 0,
+            successes: 0,
+            last_check_at: None,
+            last_latency_ms: None,
+            last_message: None,
+            last_details: None,
+            last_ping_at: None,
+            last_start_at: None,
+            last_output: None,
+        }
+    }
+}
+
+/// A stored monitor.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorRecord {
+    /// Id.
+    pub id: i64,
+    /// Owning project.
+    pub project_id: i64,
+    /// Unique within the project (Sentry's `monitor_slug`).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// `http`, `health`, `tcp`, `dns` or `heartbeat`.
+    pub kind: String,
+    /// The definition (JSON owned by `lookout-monitor`).
+    pub spec: serde_json::Value,
+    /// Who made it: `ui`, `api`, `config` or `sentry`.
+    pub source: String,
+    /// Paused by a user.
+    pub paused: bool,
+    /// Heartbeats: the secret of the push URL.
+    pub ping_token: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed (definition).
+    pub updated_at: DateTime<Utc>,
+    /// Current state.
+    pub state: MonitorState,
+}
+
+/// A monitor to create or upsert.
+#[derive(Debug, Clone)]
+pub struct NewMonitor {
+    /// Owning project.
+    pub project_id: i64,
+    /// Unique within the project.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Definition.
+    pub spec: serde_json::Value,
+    /// `ui`, `api`, `config` or `sentry`.
+    pub source: String,
+    /// Heartbeats: the push URL secret (kept on upsert when set before).
+    pub ping_token: Option<String>,
+}
+
+/// One check result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorResult {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `up`, `degraded` or `down`.
+    pub status: String,
+    /// Response time.
+    pub latency_ms: Option<f64>,
+    /// Result or cause in words.
+    pub message: String,
+}
+
+/// A change of a monitor's state with its cause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    /// Before.
+    pub from: String,
+    /// After.
+    pub to: String,
+    /// Why, in words.
+    pub cause: String,
+}
+
+/// Everything one check (or ping) changes, written atomically: the raw
+/// result, the new state, and on a state change the incident and the
+/// durable event.
+#[derive(Debug, Clone)]
+pub struct CheckRecord {
+    /// The monitor.
+    pub monitor_id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The result row to keep (`None`: only the state changes, e.g. a
+    /// `/start` ping).
+    pub result: Option<MonitorResult>,
+    /// The state after it.
+    pub state: MonitorState,
+    /// The state change, if any.
+    pub change: Option<StateChange>,
+}
+
+/// A recorded state change: what the alert engine (issue #6) consumes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorEvent {
+    /// Increasing id; consumers remember the last one they handled.
+    pub id: i64,
+    /// The monitor.
+    pub monitor_id: i64,
+    /// Its project.
+    pub project_id: i64,
+    /// Its name at the time.
+    pub monitor_name: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Before.
+    pub from: String,
+    /// After.
+    pub to: String,
+    /// Why, in words.
+    pub cause: String,
+    /// The incident it opened (down, degraded) or closed.
+    pub incident_id: Option<i64>,
+}
+
+/// A period in which a monitor was down or degraded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorIncident {
+    /// Id.
+    pub id: i64,
+    /// The monitor.
+    pub monitor_id: i64,
+    /// `down` or `degraded`.
+    pub status: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End; `None` while open.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The cause in words.
+    pub cause: String,
+}
+
+/// Hourly aggregate of a monitor's results.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorHour {
+    /// Start of the hour.
+    pub hour: DateTime<Utc>,
+    /// Checks.
+    pub count: u64,
+    /// Failed checks.
+    pub failures: u64,
+    /// Degraded checks.
+    pub degraded: u64,
+    /// Response-time percentiles (ms).
+    pub p50: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+}
+
+/// One UTC day of checks, for uptime bars.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorDay {
+    /// The day (`YYYY-MM-DD`).
+    pub day: chrono::NaiveDate,
+    /// Checks.
+    pub count: u64,
+    /// Failed checks.
+    pub failures: u64,
+    /// Degraded checks.
+    pub degraded: u64,
+}
+
+/// Uptime percentages over the usual windows; `None` without checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UptimeSummary {
+    /// Last 24 hours.
+    pub h24: Option<f64>,
+    /// Last 7 days.
+    pub d7: Option<f64>,
+    /// Last 30 days.
+    pub d30: Option<f64>,
+    /// Last 90 days.
+    pub d90: Option<f64>,
+}
+
+/// A monitor shown on a status page, under a public name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatusPageMonitor {
+    /// The monitor.
+    pub monitor_id: i64,
+    /// The name shown to the public.
+    pub display_name: String,
+}
+
+/// A public status page.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatusPage {
+    /// Id.
+    pub id: i64,
+    /// URL slug (`/status/{slug}`).
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// Text under the title.
+    pub description: String,
+    /// A manual notice ("maintenance tonight"), if any.
+    pub notice: Option<String>,
+    /// Monitors shown, in order.
+    pub monitors: Vec<StatusPageMonitor>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A status page to create or the new content of one.
+#[derive(Debug, Clone)]
+pub struct NewStatusPage {
+    /// URL slug.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// Text under the title.
+    pub description: String,
+    /// Manual notice.
+    pub notice: Option<String>,
+    /// Monitors shown, in order.
+    pub monitors: Vec<StatusPageMonitor>,
+}
+
 /// Everything Lookout stores. Implemented by each backend.
 ///
 /// Methods are async; backends that block (SQLite) run the work on their
@@ -574,4 +846,98 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn fence(&self, reason: String);
     /// Why writes are refused, when they are.
     fn fenced(&self) -> Option<String>;
+
+    // --- monitors and status pages (issue #5) -----------------------------
+
+    /// Creates a monitor; a duplicate slug in the project is
+    /// [`StorageError::Conflict`].
+    async fn create_monitor(&self, new: NewMonitor) -> Result<MonitorRecord>;
+    /// Creates or updates (name, kind, spec, source) the monitor with this
+    /// project and slug; keeps its state and ping token. `true` when created.
+    async fn upsert_monitor(&self, new: NewMonitor) -> Result<(MonitorRecord, bool)>;
+    /// Changes a monitor's name, kind and spec.
+    async fn update_monitor(
+        &self,
+        id: i64,
+        name: String,
+        kind: String,
+        spec: serde_json::Value,
+    ) -> Result<MonitorRecord>;
+    /// Sets the paused flag (the state change is recorded by `record_check`).
+    async fn set_monitor_paused(&self, id: i64, paused: bool) -> Result<MonitorRecord>;
+    /// Deletes a monitor with its results and incidents (its events stay).
+    async fn delete_monitor(&self, id: i64) -> Result<bool>;
+    /// One monitor.
+    async fn get_monitor(&self, id: i64) -> Result<Option<MonitorRecord>>;
+    /// A monitor by project and slug.
+    async fn find_monitor(&self, project_id: i64, slug: &str) -> Result<Option<MonitorRecord>>;
+    /// A monitor by its push URL secret.
+    async fn find_monitor_by_token(&self, token: &str) -> Result<Option<MonitorRecord>>;
+    /// A project's monitors (`None`: every monitor), by id.
+    async fn list_monitors(&self, project_id: Option<i64>) -> Result<Vec<MonitorRecord>>;
+    /// Writes one check atomically (result, state, incident, event).
+    /// Returns the event when the state changed.
+    async fn record_check(&self, record: CheckRecord) -> Result<Option<MonitorEvent>>;
+    /// Raw results since `since`, newest first.
+    async fn monitor_results(
+        &self,
+        monitor_id: i64,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitorResult>>;
+    /// Hourly aggregates since `since` (rolled-up hours and, computed on
+    /// the fly, the hours still raw), oldest first.
+    async fn monitor_hourly(
+        &self,
+        monitor_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MonitorHour>>;
+    /// Incidents, newest first.
+    async fn monitor_incidents(
+        &self,
+        monitor_id: i64,
+        limit: usize,
+    ) -> Result<Vec<MonitorIncident>>;
+    /// Uptime over 24 h, 7 d, 30 d and 90 d before `now`.
+    async fn monitor_uptime(&self, monitor_id: i64, now: DateTime<Utc>) -> Result<UptimeSummary>;
+    /// Checks per UTC day since `since`, oldest first (days without checks
+    /// are absent).
+    async fn monitor_daily(&self, monitor_id: i64, since: DateTime<Utc>)
+    -> Result<Vec<MonitorDay>>;
+    /// State changes with an id above `after_id`, oldest first.
+    async fn monitor_events_after(&self, after_id: i64, limit: usize) -> Result<Vec<MonitorEvent>>;
+    /// Rolls raw results of whole hours before `raw_before` into hourly
+    /// aggregates, and deletes aggregates, closed incidents and events
+    /// older than `history_before`. At most `budget` monitor-hours per call;
+    /// returns the raw rows rolled up.
+    async fn compact_monitor_history(
+        &self,
+        raw_before: DateTime<Utc>,
+        history_before: DateTime<Utc>,
+        budget: usize,
+    ) -> Result<u64>;
+    /// Stored check-ins with a row id above `after_id`, oldest first, as
+    /// `(row id, project id, check-in)`.
+    async fn check_ins_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64, CheckInRow)>>;
+    /// The highest check-in row id (0 when none).
+    async fn last_check_in_id(&self) -> Result<i64>;
+    /// A named cursor of a background reader (0 when never set).
+    async fn monitor_cursor(&self, name: &str) -> Result<Option<i64>>;
+    /// Sets a named cursor.
+    async fn set_monitor_cursor(&self, name: &str, value: i64) -> Result<()>;
+
+    /// Creates a status page; a duplicate slug is a conflict.
+    async fn create_status_page(&self, new: NewStatusPage) -> Result<StatusPage>;
+    /// Replaces a status page's content.
+    async fn update_status_page(&self, id: i64, new: NewStatusPage) -> Result<StatusPage>;
+    /// Deletes a status page.
+    async fn delete_status_page(&self, id: i64) -> Result<bool>;
+    /// Every status page, by slug.
+    async fn list_status_pages(&self) -> Result<Vec<StatusPage>>;
+    /// A status page by slug.
+    async fn find_status_page(&self, slug: &str) -> Result<Option<StatusPage>>;
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod backups;
 pub mod ingest;
+pub mod monitors;
 pub mod pages_api;
 pub mod probes;
 pub mod sentry_api;

@@ -14,11 +14,13 @@ pub mod common;
 pub mod issue_list;
 pub mod issues;
 pub mod login;
+pub mod monitors;
 pub mod overview;
 pub mod projects;
 pub mod releases;
 pub mod session;
 pub mod settings;
+pub mod status_pages;
 
 use crate::state::AppState;
 use axum::Router;
@@ -91,6 +93,33 @@ pub fn routes() -> Router<AppState> {
         .route("/issues/{id}", get(issues::issue))
         .route("/issues/{id}/status", post(issues::issue_status))
         .route("/issues/{id}/latest.json", get(issues::latest_event_json))
+        // --- monitors and status pages (issue #5) ---
+        .route(
+            "/projects/{id}/monitors",
+            get(monitors::list).post(monitors::create),
+        )
+        .route("/projects/{id}/monitors/new", get(monitors::new_form))
+        .route("/monitors/validate", post(monitors::validate))
+        .route("/monitors/{id}", get(monitors::detail))
+        .route(
+            "/monitors/{id}/edit",
+            get(monitors::edit_form).post(monitors::edit),
+        )
+        .route("/monitors/{id}/pause", post(monitors::pause))
+        .route("/monitors/{id}/delete", post(monitors::delete))
+        .route("/status/{slug}", get(status_pages::public))
+        .route(
+            "/admin/status-pages",
+            get(status_pages::admin_list).post(status_pages::admin_create),
+        )
+        .route(
+            "/admin/status-pages/{id}",
+            get(status_pages::admin_edit_form).post(status_pages::admin_edit),
+        )
+        .route(
+            "/admin/status-pages/{id}/delete",
+            post(status_pages::admin_delete),
+        )
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .route("/favicon.ico", get(favicon))
@@ -204,6 +233,8 @@ pub enum ProjectTab {
     Issues,
     /// `/projects/{id}/releases`.
     Releases,
+    /// `/projects/{id}/monitors`.
+    Monitors,
     /// `/projects/{id}/settings`.
     Settings,
 }
@@ -214,6 +245,7 @@ pub fn project_nav(project: &lookout_model::Project, active: ProjectTab) -> Mark
         (ProjectTab::Overview, "Overview", ""),
         (ProjectTab::Issues, "Issues", "/issues"),
         (ProjectTab::Releases, "Releases", "/releases"),
+        (ProjectTab::Monitors, "Monitors", "/monitors"),
         (ProjectTab::Settings, "Settings", "/settings"),
     ];
     html! {

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(4, "access", "0004_access"),
     migration!(5, "system_events", "0005_system_events"),
     migration!(6, "overview", "0006_overview"),
+    migration!(7, "monitors", "0007_monitors"),
 ];
 
 /// The highest version this binary knows.

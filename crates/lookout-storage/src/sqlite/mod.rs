@@ -5,6 +5,7 @@
 mod accounts;
 mod ingest;
 mod migrations;
+mod monitors;
 mod ops;
 mod overview;
 mod queries;
@@ -12,6 +13,10 @@ pub mod snapshot;
 mod writer;
 
 use crate::codec::DictCache;
+use crate::{
+    CheckRecord, MonitorDay, MonitorEvent, MonitorHour, MonitorIncident, MonitorRecord,
+    MonitorResult, NewMonitor, NewStatusPage, StatusPage, UptimeSummary,
+};
 use crate::{
     IssueQuery, NewApiToken, NewDeploy, NewInvitation, NewProject, NewUser, Page, ReleaseUpdate,
     Result, RetentionReport, Signal, StorageError, StorageUsage, Store, SystemEvent,
@@ -1282,6 +1287,173 @@ impl Store for SqliteStore {
 
     fn fenced(&self) -> Option<String> {
         self.fence.read().clone()
+    }
+
+    // --- monitors and status pages (issue #5) -----------------------------
+
+    async fn create_monitor(&self, new: NewMonitor) -> Result<MonitorRecord> {
+        self.write(move |c| monitors::create(c, &new, now_ms()))
+            .await
+    }
+
+    async fn upsert_monitor(&self, new: NewMonitor) -> Result<(MonitorRecord, bool)> {
+        self.write(move |c| monitors::upsert(c, &new, now_ms()))
+            .await
+    }
+
+    async fn update_monitor(
+        &self,
+        id: i64,
+        name: String,
+        kind: String,
+        spec: serde_json::Value,
+    ) -> Result<MonitorRecord> {
+        self.write(move |c| monitors::update(c, id, &name, &kind, &spec, now_ms()))
+            .await
+    }
+
+    async fn set_monitor_paused(&self, id: i64, paused: bool) -> Result<MonitorRecord> {
+        self.write(move |c| monitors::set_paused(c, id, paused))
+            .await
+    }
+
+    async fn delete_monitor(&self, id: i64) -> Result<bool> {
+        self.write(move |c| monitors::delete(c, id)).await
+    }
+
+    async fn get_monitor(&self, id: i64) -> Result<Option<MonitorRecord>> {
+        self.read(move |c| monitors::get(c, id)).await
+    }
+
+    async fn find_monitor(&self, project_id: i64, slug: &str) -> Result<Option<MonitorRecord>> {
+        let slug = slug.to_string();
+        self.read(move |c| monitors::find(c, project_id, &slug))
+            .await
+    }
+
+    async fn find_monitor_by_token(&self, token: &str) -> Result<Option<MonitorRecord>> {
+        let token = token.to_string();
+        self.read(move |c| monitors::find_by_token(c, &token)).await
+    }
+
+    async fn list_monitors(&self, project_id: Option<i64>) -> Result<Vec<MonitorRecord>> {
+        self.read(move |c| monitors::list(c, project_id)).await
+    }
+
+    async fn record_check(&self, record: CheckRecord) -> Result<Option<MonitorEvent>> {
+        self.write(move |c| monitors::record_check(c, &record))
+            .await
+    }
+
+    async fn monitor_results(
+        &self,
+        monitor_id: i64,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitorResult>> {
+        self.read(move |c| monitors::results(c, monitor_id, since.timestamp_millis(), limit))
+            .await
+    }
+
+    async fn monitor_hourly(
+        &self,
+        monitor_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MonitorHour>> {
+        self.read(move |c| monitors::hourly(c, monitor_id, since.timestamp_millis()))
+            .await
+    }
+
+    async fn monitor_incidents(
+        &self,
+        monitor_id: i64,
+        limit: usize,
+    ) -> Result<Vec<MonitorIncident>> {
+        self.read(move |c| monitors::incidents(c, monitor_id, limit))
+            .await
+    }
+
+    async fn monitor_uptime(&self, monitor_id: i64, now: DateTime<Utc>) -> Result<UptimeSummary> {
+        self.read(move |c| monitors::uptime(c, monitor_id, now))
+            .await
+    }
+
+    async fn monitor_daily(
+        &self,
+        monitor_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MonitorDay>> {
+        self.read(move |c| monitors::daily(c, monitor_id, since.timestamp_millis()))
+            .await
+    }
+
+    async fn monitor_events_after(&self, after_id: i64, limit: usize) -> Result<Vec<MonitorEvent>> {
+        self.read(move |c| monitors::events_after(c, after_id, limit))
+            .await
+    }
+
+    async fn compact_monitor_history(
+        &self,
+        raw_before: DateTime<Utc>,
+        history_before: DateTime<Utc>,
+        budget: usize,
+    ) -> Result<u64> {
+        self.write(move |c| {
+            monitors::compact(
+                c,
+                raw_before.timestamp_millis(),
+                history_before.timestamp_millis(),
+                budget,
+            )
+        })
+        .await
+    }
+
+    async fn check_ins_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64, CheckInRow)>> {
+        self.read(move |c| monitors::check_ins_after(c, after_id, limit))
+            .await
+    }
+
+    async fn last_check_in_id(&self) -> Result<i64> {
+        self.read(monitors::last_check_in_id).await
+    }
+
+    async fn monitor_cursor(&self, name: &str) -> Result<Option<i64>> {
+        let name = name.to_string();
+        self.read(move |c| monitors::cursor(c, &name)).await
+    }
+
+    async fn set_monitor_cursor(&self, name: &str, value: i64) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |c| monitors::set_cursor(c, &name, value))
+            .await
+    }
+
+    async fn create_status_page(&self, new: NewStatusPage) -> Result<StatusPage> {
+        self.write(move |c| monitors::create_page(c, &new, now_ms()))
+            .await
+    }
+
+    async fn update_status_page(&self, id: i64, new: NewStatusPage) -> Result<StatusPage> {
+        self.write(move |c| monitors::update_page(c, id, &new, now_ms()))
+            .await
+    }
+
+    async fn delete_status_page(&self, id: i64) -> Result<bool> {
+        self.write(move |c| monitors::delete_page(c, id)).await
+    }
+
+    async fn list_status_pages(&self) -> Result<Vec<StatusPage>> {
+        self.read(monitors::list_pages).await
+    }
+
+    async fn find_status_page(&self, slug: &str) -> Result<Option<StatusPage>> {
+        let slug = slug.to_string();
+        self.read(move |c| monitors::find_page(c, &slug)).await
     }
 }
 

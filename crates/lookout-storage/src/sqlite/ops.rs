@@ -76,6 +76,14 @@ fn signal_of_table(table: &str) -> &'static str {
         "releases" | "release_commits" | "deploys" | "release_sessions" => "releases",
         "system_events" => "system_events",
         "zstd_dicts" => "dictionaries",
+        "monitors"
+        | "monitor_results"
+        | "monitor_hourly"
+        | "monitor_incidents"
+        | "monitor_events"
+        | "status_pages"
+        | "status_page_monitors"
+        | "monitor_cursors" => "monitors",
         _ => "other",
     }
 }

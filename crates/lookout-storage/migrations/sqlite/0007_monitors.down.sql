@@ -1,0 +1,12 @@
+DROP TABLE monitor_cursors;
+DROP TABLE status_page_monitors;
+DROP TABLE status_pages;
+DROP INDEX monitor_events_by_at;
+DROP TABLE monitor_events;
+DROP INDEX monitor_incidents_by_monitor;
+DROP TABLE monitor_incidents;
+DROP TABLE monitor_hourly;
+DROP INDEX monitor_results_by_at;
+DROP INDEX monitor_results_by_monitor;
+DROP TABLE monitor_results;
+DROP TABLE monitors;
