@@ -11,6 +11,7 @@
 //! event ids are random UUIDs.
 
 pub mod access;
+pub mod alerts;
 pub mod overview;
 
 use crate::{
@@ -60,6 +61,7 @@ pub async fn run_all(store: &dyn Store) {
     access::run_all(store).await;
     system_events_round_trip_and_expire(store).await;
     overview::run_all(store).await;
+    alerts::run_all(store).await;
 }
 
 async fn system_events_round_trip_and_expire(store: &dyn Store) {

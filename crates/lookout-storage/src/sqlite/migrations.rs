@@ -39,6 +39,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(4, "access", "0004_access"),
     migration!(5, "system_events", "0005_system_events"),
     migration!(6, "overview", "0006_overview"),
+    // 7 is reserved for monitors (issue #5).
+    migration!(8, "alerts", "0008_alerts"),
 ];
 
 /// The highest version this binary knows.
