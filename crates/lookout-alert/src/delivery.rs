@@ -219,6 +219,74 @@ impl CircuitBreaker {
     }
 }
 
+/// Telegram's limits: about one message per second per chat and twenty
+/// per minute per group (chat ids below zero are groups and channels);
+/// a 429's `retry_after` blocks the chat until then. [`reserve`] books the
+/// next slot and says when it is; the sender waits until then.
+///
+/// [`reserve`]: ChatRateLimiter::reserve
+#[derive(Debug, Default)]
+pub struct ChatRateLimiter {
+    chats: std::collections::HashMap<String, ChatSlots>,
+}
+
+#[derive(Debug, Default)]
+struct ChatSlots {
+    /// Send times booked in the last minute, oldest first.
+    recent: std::collections::VecDeque<DateTime<Utc>>,
+    /// Nothing before this (from a 429).
+    blocked_until: Option<DateTime<Utc>>,
+}
+
+impl ChatRateLimiter {
+    /// Books a send to `chat` at the earliest allowed time at or after
+    /// `now`, and returns that time.
+    pub fn reserve(&mut self, chat: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        let group = chat.starts_with('-');
+        let slots = self.chats.entry(chat.to_string()).or_default();
+        let mut at = now;
+        if let Some(b) = slots.blocked_until
+            && b > at
+        {
+            at = b;
+        }
+        if let Some(last) = slots.recent.back()
+            && *last + Duration::seconds(1) > at
+        {
+            at = *last + Duration::seconds(1);
+        }
+        if group {
+            // The 20th send back must be a minute old.
+            while slots
+                .recent
+                .front()
+                .is_some_and(|t| *t + Duration::minutes(1) <= at - Duration::minutes(1))
+            {
+                slots.recent.pop_front();
+            }
+            if slots.recent.len() >= 20 {
+                let nth = slots.recent[slots.recent.len() - 20];
+                if nth + Duration::minutes(1) > at {
+                    at = nth + Duration::minutes(1);
+                }
+            }
+        }
+        slots.recent.push_back(at);
+        while slots.recent.len() > 20 {
+            slots.recent.pop_front();
+        }
+        at
+    }
+
+    /// The server said to wait: nothing goes to `chat` before `until`.
+    pub fn block(&mut self, chat: &str, until: DateTime<Utc>) {
+        let slots = self.chats.entry(chat.to_string()).or_default();
+        if slots.blocked_until.is_none_or(|b| b < until) {
+            slots.blocked_until = Some(until);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +359,26 @@ mod tests {
         assert_eq!(b.on_success(), BreakerTransition::Closed);
         assert_eq!(b, CircuitBreaker::default());
         assert_eq!(b.on_success(), BreakerTransition::None);
+    }
+
+    #[test]
+    fn telegram_limits_one_per_second_per_chat_and_twenty_per_minute_per_group() {
+        let mut l = ChatRateLimiter::default();
+        assert_eq!(l.reserve("42", t(0)), t(0));
+        assert_eq!(l.reserve("42", t(0)), t(1));
+        assert_eq!(l.reserve("42", t(0)), t(2));
+        assert_eq!(l.reserve("7", t(0)), t(0), "chats are independent");
+        // A group: 20 a minute, one a second.
+        let times: Vec<DateTime<Utc>> = (0..25).map(|_| l.reserve("-100", t(0))).collect();
+        assert_eq!(times[19], t(19));
+        assert_eq!(
+            times[20],
+            t(60),
+            "the 21st waits for the first to be a minute old"
+        );
+        assert_eq!(times[21], t(61));
+        // retry_after blocks the chat.
+        l.block("42", t(100));
+        assert_eq!(l.reserve("42", t(50)), t(100));
     }
 }
