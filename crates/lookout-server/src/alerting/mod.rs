@@ -6,6 +6,7 @@
 
 pub mod channels;
 pub mod outbox;
+pub mod runner;
 
 #[cfg(test)]
 pub(crate) mod emulator;

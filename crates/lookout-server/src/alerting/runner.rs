@@ -1,0 +1,298 @@
+//! The engine's runner: owns the pure [`Engine`], feeds it signals (from
+//! ingest through a bounded channel, from the system-events table through
+//! a durable cursor, from the outbox worker's channel health), ticks it
+//! with the injected clock, and writes what it decides: notifications to
+//! the outbox first, then the alerts' new states.
+//!
+//! Why that order: a crash between the two writes leaves a notification
+//! queued for an alert whose state was not saved, which is sent once; the
+//! other order could save a firing alert whose notification was never
+//! queued, and a restart (which counts restored firing alerts as
+//! notified) would then never send it.
+
+use super::outbox::OutboxWorker;
+use lookout_alert::{
+    Alert, AlertChange, AlertState, ChannelHealth, Clock, Condition, Engine, InhibitRule, Route,
+    Rule, Severity, Signal, Silence, SilenceKind, SystemSignal,
+};
+use lookout_metrics::Counter;
+use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, NewOutboxItem, Store};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+/// The cursor over the system-events table.
+const SYSTEM_CURSOR: &str = "system_events";
+
+/// The id of the built-in "channel keeps failing" rule.
+pub const CHANNEL_FAILING_RULE: i64 = -1;
+
+/// How many signals may wait for the engine before new ones are dropped
+/// (and counted): ingest never waits on alerting.
+pub const SIGNAL_QUEUE: usize = 10_000;
+
+/// The ingest side's handle: offers signals without ever waiting.
+#[derive(Debug, Clone)]
+pub struct AlertSink {
+    tx: mpsc::Sender<Signal>,
+    dropped: Counter,
+}
+
+impl AlertSink {
+    /// Offers a signal; when the queue is full it is dropped and counted in
+    /// `lookout_alert_signals_dropped_total`. Returns whether it was queued.
+    pub fn offer(&self, s: Signal) -> bool {
+        match self.tx.try_send(s) {
+            Ok(()) => true,
+            Err(_) => {
+                self.dropped.inc();
+                false
+            }
+        }
+    }
+}
+
+/// Converts a stored rule's JSON into a [`Rule`] with the row's id.
+pub fn rule_from_row(row: &lookout_storage::AlertRuleRow) -> Result<Rule, String> {
+    let mut r: Rule = serde_json::from_value(row.spec.clone()).map_err(|e| e.to_string())?;
+    r.id = row.id;
+    r.enabled = row.enabled && r.enabled;
+    r.validate()?;
+    Ok(r)
+}
+
+/// The stored row of an alert.
+pub fn alert_row(a: &Alert, now: chrono::DateTime<chrono::Utc>) -> AlertInstanceRow {
+    AlertInstanceRow {
+        id: 0,
+        rule_id: a.key.rule_id,
+        fingerprint: a.key.fingerprint.clone(),
+        state: a.state.as_str().into(),
+        severity: a.severity.as_str().into(),
+        project_id: a.subject.project_id(),
+        active_since: a.active_since,
+        starts_at: a.starts_at,
+        ends_at: a.ends_at,
+        acked_by: a.acknowledged.as_ref().map(|(by, _)| by.clone()),
+        acked_at: a.acknowledged.as_ref().map(|(_, at)| *at),
+        resolved_by: a.resolved_by.clone(),
+        updated_at: now,
+        body: serde_json::to_value(a).unwrap_or_default(),
+    }
+}
+
+fn silence_from_row(row: &lookout_storage::SilenceRow) -> Option<Silence> {
+    let matchers = row
+        .matchers
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Silence {
+        id: row.id,
+        kind: if row.kind == "maintenance" {
+            SilenceKind::Maintenance
+        } else {
+            SilenceKind::Silence
+        },
+        matchers,
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        created_by: row.created_by.clone(),
+        comment: row.comment.clone(),
+    })
+}
+
+/// Owns the engine. One per server.
+#[derive(Debug)]
+pub struct AlertRunner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    engine: Engine,
+    worker: Arc<OutboxWorker>,
+    signals: mpsc::Receiver<Signal>,
+    health: mpsc::Receiver<ChannelHealth>,
+    system_cursor: i64,
+}
+
+impl AlertRunner {
+    /// Loads rules, silences and live alerts from storage. `health` is the
+    /// outbox worker's channel-health receiver.
+    pub async fn load(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        worker: Arc<OutboxWorker>,
+        health: mpsc::Receiver<ChannelHealth>,
+        routes: Route,
+        inhibit: Vec<InhibitRule>,
+    ) -> lookout_storage::Result<(AlertRunner, AlertSink)> {
+        let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
+        let sink = AlertSink {
+            tx,
+            dropped: lookout_metrics::global().counter(
+                "lookout_alert_signals_dropped",
+                "Signals dropped because the alerting queue was full.",
+            ),
+        };
+        let mut engine = Engine::new(routes);
+        engine.set_inhibit_rules(inhibit);
+        let mut runner = AlertRunner {
+            store,
+            clock,
+            engine,
+            worker,
+            signals,
+            health,
+            system_cursor: 0,
+        };
+        runner.reload().await?;
+        let now = runner.clock.now();
+        let live = runner
+            .store
+            .list_alert_instances(AlertInstanceQuery {
+                states: vec!["pending".into(), "firing".into()],
+                projects: None,
+                include_install: true,
+                limit: 100_000,
+            })
+            .await?;
+        let alerts: Vec<Alert> = live
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(r.body).ok())
+            .collect();
+        runner.engine.restore(alerts, now);
+        // At the very first start, history is not news: begin at the end.
+        let mut cursor = runner.store.alert_cursor(SYSTEM_CURSOR).await?;
+        if cursor == 0 {
+            cursor = runner
+                .store
+                .list_system_events(1)
+                .await?
+                .first()
+                .map(|e| e.id)
+                .unwrap_or(0);
+            runner.store.set_alert_cursor(SYSTEM_CURSOR, cursor).await?;
+        }
+        runner.system_cursor = cursor;
+        Ok((runner, sink))
+    }
+
+    /// Re-reads rules and silences (after the API or UI changed them).
+    pub async fn reload(&mut self) -> lookout_storage::Result<()> {
+        let now = self.clock.now();
+        let mut rules = Vec::new();
+        for row in self.store.list_alert_rules().await? {
+            match rule_from_row(&row) {
+                Ok(r) => rules.push(r),
+                Err(e) => tracing::warn!(rule = row.id, error = %e, "alert rule skipped"),
+            }
+        }
+        rules.push(Rule::new(
+            CHANNEL_FAILING_RULE,
+            "Notification channel failing",
+            Condition::ChannelFailing,
+            Severity::Critical,
+        ));
+        self.engine.set_rules(rules, now);
+        let silences = self
+            .store
+            .list_silences(now)
+            .await?
+            .iter()
+            .filter_map(silence_from_row)
+            .collect();
+        self.engine.set_silences(silences);
+        Ok(())
+    }
+
+    /// Read access to the engine (alert list, mute state).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// One round: takes queued signals and new system events, ticks, and
+    /// writes the outcome. Returns how many notifications were queued.
+    pub async fn step(&mut self) -> lookout_storage::Result<usize> {
+        while let Ok(s) = self.signals.try_recv() {
+            self.engine.observe(&s);
+        }
+        while let Ok(h) = self.health.try_recv() {
+            self.engine.observe(&Signal::Channel(h));
+        }
+        let events = self
+            .store
+            .system_events_after(self.system_cursor, 1000)
+            .await?;
+        let mut cursor = self.system_cursor;
+        for e in events {
+            cursor = cursor.max(e.id);
+            self.engine.observe(&Signal::System(SystemSignal {
+                kind: e.kind,
+                message: e.message,
+                at: e.at,
+            }));
+        }
+        let now = self.clock.now();
+        let out = self.engine.tick(now);
+        let mut items = Vec::new();
+        for n in &out.notifications {
+            let payload = serde_json::to_value(n).unwrap_or_default();
+            for r in &n.receivers {
+                items.push(NewOutboxItem {
+                    idempotency_key: n.idempotency_key(r),
+                    channel: r.clone(),
+                    payload: payload.clone(),
+                    not_before: now,
+                });
+            }
+        }
+        if !items.is_empty() {
+            self.store.enqueue_outbox(items, now).await?;
+            self.worker.wake();
+        }
+        let mut upserts = Vec::new();
+        let mut discards = Vec::new();
+        for c in out.changes {
+            match c {
+                AlertChange::Upsert(a) => upserts.push(alert_row(&a, now)),
+                AlertChange::Discard(k) => discards.push((k.rule_id, k.fingerprint)),
+            }
+        }
+        if !upserts.is_empty() || !discards.is_empty() {
+            self.store.save_alert_instances(upserts, discards).await?;
+        }
+        if cursor != self.system_cursor {
+            self.store.set_alert_cursor(SYSTEM_CURSOR, cursor).await?;
+            self.system_cursor = cursor;
+        }
+        Ok(out.notifications.len())
+    }
+
+    /// Ticks every `period` until `shutdown` turns true.
+    pub async fn run(mut self, period: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.step().await {
+                tracing::warn!(error = %e, "alert evaluation failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("alert engine stopped");
+    }
+
+    /// Firing alerts (for tests and the UI).
+    pub fn firing(&self) -> Vec<&Alert> {
+        self.engine
+            .alerts()
+            .filter(|a| a.state == AlertState::Firing)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -1,0 +1,233 @@
+//! The runner end to end inside the process: a system event or an ingest
+//! signal becomes an outbox row and a request to the emulator, with a
+//! controlled clock; a restart neither repeats nor loses it.
+
+use super::*;
+use crate::alerting::channels::{ChannelConfig, Senders};
+use crate::alerting::emulator::Emulator;
+use chrono::{DateTime, Duration, Utc};
+use lookout_alert::delivery::{BreakerPolicy, RetryPolicy};
+use lookout_alert::render::RenderContext;
+use lookout_alert::{IssueSignal, ManualClock};
+use lookout_config::SmtpConfig;
+use lookout_storage::sqlite::{SqliteOptions, SqliteStore};
+use lookout_storage::{AlertSource, NewAlertRule, OutboxState, SystemEvent};
+use std::collections::HashMap;
+
+fn t(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+}
+
+fn routes() -> Route {
+    let mut r = Route::default_tree();
+    r.receivers = vec!["hook".into()];
+    r.routes.clear();
+    r.group_wait = Some(Duration::seconds(10));
+    r
+}
+
+async fn runner(
+    store: &Arc<dyn Store>,
+    clock: &Arc<ManualClock>,
+    emu: &Emulator,
+) -> (AlertRunner, AlertSink, Arc<OutboxWorker>) {
+    let (htx, hrx) = mpsc::channel(16);
+    let worker = Arc::new(OutboxWorker::new(
+        store.clone(),
+        Arc::new(Senders::new(SmtpConfig::default())),
+        clock.clone(),
+        RenderContext {
+            public_url: "http://lookout.test".into(),
+            ..RenderContext::default()
+        },
+        RetryPolicy::default(),
+        BreakerPolicy::default(),
+        Some(htx),
+    ));
+    worker.set_channels(HashMap::from([(
+        "hook".to_string(),
+        ChannelConfig::Webhook {
+            url: format!("{}/hook", emu.base),
+            secret: None,
+            format: Default::default(),
+        },
+    )]));
+    worker.recover().await.unwrap();
+    let (r, sink) = AlertRunner::load(
+        store.clone(),
+        clock.clone(),
+        worker.clone(),
+        hrx,
+        routes(),
+        vec![],
+    )
+    .await
+    .unwrap();
+    (r, sink, worker)
+}
+
+async fn rule(store: &Arc<dyn Store>, spec: serde_json::Value) {
+    store
+        .create_alert_rule(
+            NewAlertRule {
+                name: spec["name"].as_str().unwrap().into(),
+                enabled: true,
+                source: AlertSource::Api,
+                projects: vec![],
+                spec,
+                created_by: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_backup_is_notified_once_across_a_restart_and_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    rule(
+        &store,
+        serde_json::json!({"name": "Backup failed", "severity": "critical",
+                           "condition": {"kind": "backup_failed"}}),
+    )
+    .await;
+    // An old event from before alerting existed is not news.
+    store
+        .record_system_event(SystemEvent {
+            id: 0,
+            at: t(-100),
+            kind: "backup.failed".into(),
+            severity: lookout_storage::Severity::High,
+            message: "ancient".into(),
+            details: None,
+        })
+        .await
+        .unwrap();
+    let (mut r, _sink, worker) = runner(&store, &clock, &emu).await;
+    r.step().await.unwrap();
+    assert!(r.firing().is_empty());
+
+    store
+        .record_system_event(SystemEvent {
+            id: 0,
+            at: t(1),
+            kind: "backup.failed".into(),
+            severity: lookout_storage::Severity::High,
+            message: "disk full".into(),
+            details: None,
+        })
+        .await
+        .unwrap();
+    clock.set(t(1));
+    assert_eq!(r.step().await.unwrap(), 0, "group_wait first");
+    assert_eq!(r.firing().len(), 1);
+    clock.set(t(11));
+    assert_eq!(r.step().await.unwrap(), 1);
+    worker.run_once().await.unwrap();
+    let reqs = emu.requests();
+    assert_eq!(reqs.len(), 1);
+    let body = reqs[0].json();
+    assert_eq!(body["kind"], "firing");
+    assert_eq!(body["rule"], "Backup failed");
+    assert_eq!(body["alerts"][0]["annotations"]["cause"], "disk full");
+    assert_eq!(body["url"], "http://lookout.test/alerts");
+
+    // Restart: the firing alert is restored and counts as notified.
+    drop(r);
+    clock.set(t(20));
+    let (mut r2, _sink, worker2) = runner(&store, &clock, &emu).await;
+    assert_eq!(r2.firing().len(), 1);
+    clock.set(t(400));
+    assert_eq!(r2.step().await.unwrap(), 0);
+    worker2.run_once().await.unwrap();
+    assert_eq!(emu.requests().len(), 1, "no repeat after a restart");
+
+    // The next successful backup resolves it.
+    store
+        .record_system_event(SystemEvent {
+            id: 0,
+            at: t(401),
+            kind: "backup.succeeded".into(),
+            severity: lookout_storage::Severity::Low,
+            message: "ok".into(),
+            details: None,
+        })
+        .await
+        .unwrap();
+    clock.set(t(401));
+    r2.step().await.unwrap();
+    // The group was last looked at t(400): its next flush is 300 s later.
+    clock.set(t(700));
+    assert_eq!(r2.step().await.unwrap(), 1);
+    worker2.run_once().await.unwrap();
+    let reqs = emu.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].json()["kind"], "resolved");
+    let stored = store
+        .list_alert_instances(AlertInstanceQuery {
+            states: vec!["resolved".into()],
+            projects: None,
+            include_install: true,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].ends_at, Some(t(401)));
+    assert!(
+        store
+            .list_outbox(Some(OutboxState::Pending), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn ingest_signals_fire_rules_and_a_full_queue_drops_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    rule(
+        &store,
+        serde_json::json!({"name": "New issue", "severity": "high",
+                           "condition": {"kind": "new_issue"}}),
+    )
+    .await;
+    let (mut r, sink, worker) = runner(&store, &clock, &emu).await;
+    let signal = |i: i64| {
+        Signal::Issue(IssueSignal {
+            project_id: 1,
+            project: "shop".into(),
+            issue_id: i,
+            at: t(0),
+            new_issue: true,
+            level: "error".into(),
+            title: format!("KeyError {i}"),
+            ..Default::default()
+        })
+    };
+    assert!(sink.offer(signal(1)));
+    r.step().await.unwrap();
+    clock.set(t(10));
+    assert_eq!(r.step().await.unwrap(), 1);
+    worker.run_once().await.unwrap();
+    assert_eq!(
+        emu.requests()[0].json()["alerts"][0]["annotations"]["title"],
+        "KeyError 1"
+    );
+    // Fill the queue: the extra offers return at once, counted as dropped.
+    for i in 0..SIGNAL_QUEUE as i64 {
+        sink.offer(signal(100 + i));
+    }
+    assert!(!sink.offer(signal(99_999)));
+    let metrics = lookout_metrics::global().render(lookout_metrics::Format::Prometheus);
+    assert!(metrics.contains("lookout_alert_signals_dropped_total"));
+}
