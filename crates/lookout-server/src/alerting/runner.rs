@@ -10,13 +10,17 @@
 //! queued, and a restart (which counts restored firing alerts as
 //! notified) would then never send it.
 
+use super::channels::ChannelConfig;
+use super::outbox::LOG_CHANNEL;
 use super::outbox::OutboxWorker;
+use lookout_alert::render::RenderContext;
 use lookout_alert::{
-    Alert, AlertChange, AlertState, ChannelHealth, Clock, Condition, Engine, InhibitRule, Route,
-    Rule, Severity, Signal, Silence, SilenceKind, SystemSignal,
+    Alert, AlertChange, AlertState, ChannelHealth, Clock, Condition, Engine, InhibitRule,
+    IssueSignal, Route, Rule, Severity, Signal, Silence, SilenceKind, SystemSignal,
 };
 use lookout_metrics::Counter;
 use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, NewOutboxItem, Store};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -47,6 +51,35 @@ impl AlertSink {
                 self.dropped.inc();
                 false
             }
+        }
+    }
+}
+
+impl lookout_ingest::EventObserver for AlertSink {
+    fn stored(&self, project_id: i64, events: Vec<lookout_ingest::EventFacts>) {
+        use lookout_model::errors::Transition;
+        for f in events {
+            let exception_value = f
+                .title
+                .split_once(": ")
+                .map(|(_, v)| v.to_string())
+                .filter(|v| !v.is_empty());
+            self.offer(Signal::Issue(IssueSignal {
+                project_id,
+                project: String::new(),
+                issue_id: f.result.issue_id,
+                at: chrono::DateTime::from_timestamp_millis(f.received_ms).unwrap_or_default(),
+                new_issue: f.result.new_issue,
+                regression: f.result.transition == Transition::Regressed,
+                environment: f.environment,
+                level: f.level,
+                release: f.release,
+                tags: f.tags,
+                title: f.title,
+                top_frame: (!f.culprit.is_empty()).then(|| f.culprit.clone()),
+                culprit: f.culprit,
+                exception_value,
+            }));
         }
     }
 }
@@ -112,6 +145,9 @@ pub struct AlertRunner {
     signals: mpsc::Receiver<Signal>,
     health: mpsc::Receiver<ChannelHealth>,
     system_cursor: i64,
+    public_url: String,
+    projects: BTreeMap<i64, String>,
+    channels: HashSet<String>,
 }
 
 impl AlertRunner {
@@ -124,6 +160,7 @@ impl AlertRunner {
         health: mpsc::Receiver<ChannelHealth>,
         routes: Route,
         inhibit: Vec<InhibitRule>,
+        public_url: String,
     ) -> lookout_storage::Result<(AlertRunner, AlertSink)> {
         let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
         let sink = AlertSink {
@@ -143,6 +180,9 @@ impl AlertRunner {
             signals,
             health,
             system_cursor: 0,
+            public_url,
+            projects: BTreeMap::new(),
+            channels: HashSet::new(),
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -176,9 +216,25 @@ impl AlertRunner {
         Ok((runner, sink))
     }
 
-    /// Re-reads rules and silences (after the API or UI changed them).
+    /// Re-reads rules, silences, channels and project names (after the
+    /// API or UI changed them).
     pub async fn reload(&mut self) -> lookout_storage::Result<()> {
         let now = self.clock.now();
+        let mut channels = HashMap::new();
+        for row in self.store.list_channels().await? {
+            if !row.enabled {
+                continue;
+            }
+            match serde_json::from_value::<ChannelConfig>(row.config.clone()) {
+                Ok(c) => {
+                    channels.insert(row.name.clone(), c);
+                }
+                Err(e) => tracing::warn!(channel = %row.name, error = %e, "channel skipped"),
+            }
+        }
+        self.channels = channels.keys().cloned().collect();
+        self.worker.set_channels(channels);
+        self.reload_projects().await?;
         let mut rules = Vec::new();
         for row in self.store.list_alert_rules().await? {
             match rule_from_row(&row) {
@@ -204,6 +260,21 @@ impl AlertRunner {
         Ok(())
     }
 
+    async fn reload_projects(&mut self) -> lookout_storage::Result<()> {
+        self.projects = self
+            .store
+            .list_projects()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.slug))
+            .collect();
+        self.worker.set_context(RenderContext {
+            public_url: self.public_url.clone(),
+            project_names: self.projects.clone(),
+        });
+        Ok(())
+    }
+
     /// Read access to the engine (alert list, mute state).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -212,7 +283,15 @@ impl AlertRunner {
     /// One round: takes queued signals and new system events, ticks, and
     /// writes the outcome. Returns how many notifications were queued.
     pub async fn step(&mut self) -> lookout_storage::Result<usize> {
-        while let Ok(s) = self.signals.try_recv() {
+        while let Ok(mut s) = self.signals.try_recv() {
+            if let Signal::Issue(i) = &mut s {
+                if !self.projects.contains_key(&i.project_id) {
+                    self.reload_projects().await?;
+                }
+                if let Some(slug) = self.projects.get(&i.project_id) {
+                    i.project = slug.clone();
+                }
+            }
             self.engine.observe(&s);
         }
         while let Ok(h) = self.health.try_recv() {
@@ -236,7 +315,19 @@ impl AlertRunner {
         let mut items = Vec::new();
         for n in &out.notifications {
             let payload = serde_json::to_value(n).unwrap_or_default();
-            for r in &n.receivers {
+            // Routes may name channels that are not set up (the default
+            // tree names `telegram` and `email`): those are skipped, and a
+            // notification left with none goes to the log.
+            let mut receivers: Vec<&String> = n
+                .receivers
+                .iter()
+                .filter(|r| r.as_str() == LOG_CHANNEL || self.channels.contains(*r))
+                .collect();
+            let log = LOG_CHANNEL.to_string();
+            if receivers.is_empty() {
+                receivers.push(&log);
+            }
+            for r in receivers {
                 items.push(NewOutboxItem {
                     idempotency_key: n.idempotency_key(r),
                     channel: r.clone(),

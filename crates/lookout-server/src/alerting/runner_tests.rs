@@ -12,7 +12,6 @@ use lookout_alert::{IssueSignal, ManualClock};
 use lookout_config::SmtpConfig;
 use lookout_storage::sqlite::{SqliteOptions, SqliteStore};
 use lookout_storage::{AlertSource, NewAlertRule, OutboxState, SystemEvent};
-use std::collections::HashMap;
 
 fn t(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
@@ -44,14 +43,24 @@ async fn runner(
         BreakerPolicy::default(),
         Some(htx),
     ));
-    worker.set_channels(HashMap::from([(
-        "hook".to_string(),
-        ChannelConfig::Webhook {
-            url: format!("{}/hook", emu.base),
-            secret: None,
-            format: Default::default(),
-        },
-    )]));
+    let hook = ChannelConfig::Webhook {
+        url: format!("{}/hook", emu.base),
+        secret: None,
+        format: Default::default(),
+    };
+    store
+        .upsert_channel(
+            lookout_storage::NewChannel {
+                name: "hook".into(),
+                kind: hook.kind().into(),
+                enabled: true,
+                source: AlertSource::Api,
+                config: serde_json::to_value(&hook).unwrap(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
     worker.recover().await.unwrap();
     let (r, sink) = AlertRunner::load(
         store.clone(),
@@ -60,6 +69,7 @@ async fn runner(
         hrx,
         routes(),
         vec![],
+        "http://lookout.test".into(),
     )
     .await
     .unwrap();

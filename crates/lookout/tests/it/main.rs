@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod alerts;
 mod backup;
 mod bad_input;
 mod cli;
