@@ -11,7 +11,8 @@ fn migrate_history_status_and_down_up_round_trip() {
     assert!(latest >= 1);
     let hist: Value =
         serde_json::from_str(&run_ok(&s.dir, &["migrate", "history", "--json"])).unwrap();
-    assert_eq!(hist.as_array().unwrap().len() as u64, latest);
+    // Versions may have gaps (one is reserved for a branch not merged yet).
+    assert_eq!(hist.as_array().unwrap().last().unwrap()["version"], latest);
     assert!(hist[0]["applied_at"].as_str().unwrap().contains('T'));
     let text = run_ok(&s.dir, &["migrate", "history"]);
     assert!(text.contains("foundation"), "{text}");
