@@ -981,6 +981,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Items whose idempotency key is already there are skipped. Returns
     /// how many were added.
     async fn enqueue_outbox(&self, items: Vec<NewOutboxItem>, now: DateTime<Utc>) -> Result<u64>;
+    /// When the earliest pending item is due, if any (a read: lets the
+    /// worker skip claiming, a write, when nothing is due).
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
     /// Claims up to `limit` pending items due at `now`, oldest due first:
     /// marks them `sending` and counts the attempt, durably, before the
     /// caller sends anything.

@@ -414,7 +414,13 @@ async fn the_outbox_claims_once_and_records_every_attempt(store: &dyn Store) {
         .unwrap();
     assert_eq!(again, 0);
 
+    assert!(store.outbox_next_due().await.unwrap().unwrap() <= now);
     let claimed = store.claim_outbox(now, 10).await.unwrap();
+    assert_eq!(
+        store.outbox_next_due().await.unwrap(),
+        Some(now + Duration::minutes(1)),
+        "claimed rows are not pending"
+    );
     let mine: Vec<_> = claimed
         .iter()
         .filter(|i| i.idempotency_key.starts_with("alerts-"))

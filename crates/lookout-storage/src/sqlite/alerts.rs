@@ -528,6 +528,15 @@ pub(crate) fn enqueue_outbox(
     Ok(added)
 }
 
+pub(crate) fn outbox_next_due(c: &Connection) -> Result<Option<DateTime<Utc>>> {
+    let v: Option<i64> = c.query_row(
+        "SELECT MIN(next_attempt_at) FROM alert_outbox WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(opt_time(v))
+}
+
 pub(crate) fn claim_outbox(
     c: &Connection,
     now: DateTime<Utc>,

@@ -1407,6 +1407,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(alerts::outbox_next_due).await
+    }
+
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
