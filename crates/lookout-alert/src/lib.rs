@@ -27,6 +27,7 @@
 //! New signals (metrics, logs, latency) plug in as a new [`Condition`]
 //! variant with one match arm in `rule.rs` and, if needed, a new [`Signal`].
 
+pub mod channel;
 mod clock;
 pub mod delivery;
 mod dispatch;

@@ -14,7 +14,9 @@ pub(crate) mod emulator;
 use crate::state::AppState;
 use lookout_alert::delivery::{BreakerPolicy, RetryPolicy};
 use lookout_alert::render::RenderContext;
-use lookout_alert::{Clock, Route, SystemClock};
+use lookout_alert::{Clock, SystemClock};
+use lookout_config::AlertsConfig;
+use lookout_storage::{AlertSource, NewAlertRule, NewChannel, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -29,8 +31,17 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
+        let cfg = state.config().alerts.clone();
+        if !cfg.enabled {
+            tracing::info!("alerting is off ([alerts] enabled = false)");
+            return;
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = state.store().clone();
+        if let Err(e) = sync_config(&*store, &cfg, clock.now()).await {
+            tracing::error!(error = %e, "alerting not started: cannot store [alerts] from the configuration");
+            return;
+        }
         let public_url = state.config().public_url();
         let (health_tx, health_rx) = mpsc::channel(64);
         let worker = Arc::new(outbox::OutboxWorker::new(
@@ -54,8 +65,8 @@ pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::
             clock,
             worker.clone(),
             health_rx,
-            Route::default_tree(),
-            Vec::new(),
+            cfg.routes(),
+            cfg.inhibit.clone(),
             public_url,
         )
         .await;
@@ -71,4 +82,47 @@ pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::
         worker.run(shutdown).await;
         let _ = engine.await;
     })
+}
+
+/// Writes the rules and channels of `[alerts]` into storage, replacing the
+/// ones an earlier configuration declared (rules keep their ids by name);
+/// rules and channels made in the UI or API are left alone.
+pub async fn sync_config(
+    store: &dyn Store,
+    cfg: &AlertsConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> lookout_storage::Result<()> {
+    let rules = cfg
+        .rules
+        .iter()
+        .map(|r| NewAlertRule {
+            name: r.name.trim().to_string(),
+            enabled: r.enabled,
+            source: AlertSource::Config,
+            projects: r.scope.projects.clone(),
+            spec: serde_json::to_value(r).unwrap_or_default(),
+            created_by: None,
+        })
+        .collect();
+    store.sync_config_alert_rules(rules, now).await?;
+    for (name, c) in &cfg.channels {
+        store
+            .upsert_channel(
+                NewChannel {
+                    name: name.clone(),
+                    kind: c.kind().into(),
+                    enabled: true,
+                    source: AlertSource::Config,
+                    config: serde_json::to_value(c).unwrap_or_default(),
+                },
+                now,
+            )
+            .await?;
+    }
+    for row in store.list_channels().await? {
+        if row.source == AlertSource::Config && !cfg.channels.contains_key(&row.name) {
+            store.delete_channel(&row.name).await?;
+        }
+    }
+    Ok(())
 }

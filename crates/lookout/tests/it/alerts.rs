@@ -212,3 +212,61 @@ fn a_send_cut_by_kill_9_is_sent_again_with_the_same_key() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].attempts, 2);
 }
+
+#[test]
+fn rules_and_channels_from_lookout_toml_notify_within_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let hook = Receiver::start(0);
+    let config = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[alerts]
+[[alerts.rules]]
+name = "New error"
+severity = "high"
+condition = {{ kind = "new_issue" }}
+
+[alerts.routes]
+receivers = ["hook"]
+group_wait = "1s"
+
+[alerts.channels.hook]
+kind = "webhook"
+url = "{}"
+secret = "s3cret"
+format = "alertmanager"
+"#,
+            hook.url
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let s = Server::start_in(&dir, &[("LOOKOUT_CONFIG", cfg)]);
+    let p = setup(&s);
+    let sent_at = Instant::now();
+    let (code, _) = post_envelope(&s.base, &p, &envelope("cccccccccccccccccccccccccccccccc"));
+    assert_eq!(code, 200);
+    let got = hook.wait_for(1, Duration::from_secs(10));
+    let waited = sent_at.elapsed();
+    assert_eq!(got.len(), 1, "{}", s.stderr());
+    // group_wait 1 s plus at most a 1 s tick and the outbox's 0.5 s poll.
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    let body: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["commonLabels"]["alertname"], "New error");
+    // The configuration's rule and channel are in storage, marked as such.
+    drop(s);
+    let (rules, channels) = with_store(&dir, async |st| {
+        (
+            st.list_alert_rules().await.unwrap(),
+            st.list_channels().await.unwrap(),
+        )
+    });
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].source, AlertSource::Config);
+    assert_eq!(channels[0].name, "hook");
+}
