@@ -203,6 +203,14 @@ impl Engine {
         }
     }
 
+    /// Whether an enabled rule uses a condition of `kind` (so that the
+    /// runner feeds only the signals someone listens to).
+    pub fn has_condition(&self, kind: &str) -> bool {
+        self.rules
+            .values()
+            .any(|st| st.rule.condition.kind() == kind)
+    }
+
     /// The live (pending and firing) alerts.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
         self.alerts.values()

@@ -599,6 +599,13 @@ pub(crate) struct ReleaseLog {
 impl ReleaseLog {
     pub(crate) fn record(&mut self, s: &crate::signal::ReleaseSignal) {
         let list = self.by_project.entry(s.project_id).or_default();
+        // The newest per environment wins, whatever order they arrive in.
+        if list
+            .iter()
+            .any(|(env, _, at)| env == &s.environment && *at > s.at)
+        {
+            return;
+        }
         list.retain(|(env, _, _)| env != &s.environment);
         list.push((s.environment.clone(), s.version.clone(), s.at));
         list.sort_by_key(|(_, _, at)| *at);

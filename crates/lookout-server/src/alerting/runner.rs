@@ -148,7 +148,12 @@ pub struct AlertRunner {
     public_url: String,
     projects: BTreeMap<i64, String>,
     channels: HashSet<String>,
+    releases_read_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// How often releases and deploys are re-read for "new issue after a
+/// release" rules.
+const RELEASES_EVERY: chrono::Duration = chrono::Duration::seconds(30);
 
 impl AlertRunner {
     /// Loads rules, silences and live alerts from storage. `health` is the
@@ -183,6 +188,7 @@ impl AlertRunner {
             public_url,
             projects: BTreeMap::new(),
             channels: HashSet::new(),
+            releases_read_at: None,
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -268,6 +274,7 @@ impl AlertRunner {
             .into_iter()
             .map(|p| (p.id, p.slug))
             .collect();
+        self.releases_read_at = None;
         self.worker.set_context(RenderContext {
             public_url: self.public_url.clone(),
             project_names: self.projects.clone(),
@@ -280,9 +287,49 @@ impl AlertRunner {
         &self.engine
     }
 
+    /// Feeds the latest releases and deploys of every project to the
+    /// engine, when a rule needs them and `RELEASES_EVERY` has passed.
+    async fn refresh_releases(&mut self) -> lookout_storage::Result<()> {
+        let now = self.clock.now();
+        if !self.engine.has_condition("new_issue_after_release")
+            || self
+                .releases_read_at
+                .is_some_and(|t| now - t < RELEASES_EVERY)
+        {
+            return Ok(());
+        }
+        self.releases_read_at = Some(now);
+        let ids: Vec<i64> = self.projects.keys().copied().collect();
+        for project_id in ids {
+            // Newest first; a few are enough to know the latest per
+            // environment.
+            let releases = self.store.list_releases(project_id).await?;
+            for r in releases.iter().take(5).rev() {
+                self.engine
+                    .observe(&Signal::Release(lookout_alert::ReleaseSignal {
+                        project_id,
+                        version: r.version.clone(),
+                        environment: None,
+                        at: r.date_released.unwrap_or(r.created_at),
+                    }));
+                for d in r.deploys.iter().rev() {
+                    self.engine
+                        .observe(&Signal::Release(lookout_alert::ReleaseSignal {
+                            project_id,
+                            version: r.version.clone(),
+                            environment: Some(d.environment.clone()),
+                            at: d.date_finished,
+                        }));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One round: takes queued signals and new system events, ticks, and
     /// writes the outcome. Returns how many notifications were queued.
     pub async fn step(&mut self) -> lookout_storage::Result<usize> {
+        self.refresh_releases().await?;
         while let Ok(mut s) = self.signals.try_recv() {
             if let Signal::Issue(i) = &mut s {
                 if !self.projects.contains_key(&i.project_id) {

@@ -241,3 +241,61 @@ async fn ingest_signals_fire_rules_and_a_full_queue_drops_without_waiting() {
     let metrics = lookout_metrics::global().render(lookout_metrics::Format::Prometheus);
     assert!(metrics.contains("lookout_alert_signals_dropped_total"));
 }
+
+#[tokio::test]
+async fn new_issues_soon_after_a_release_fire_and_later_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    let (p, _) = store
+        .create_project(lookout_storage::NewProject {
+            name: "shop".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_release(
+            p.id,
+            "shop@2.0",
+            lookout_storage::ReleaseUpdate {
+                date_released: Some(t(0)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    rule(
+        &store,
+        serde_json::json!({"name": "New after release", "severity": "high",
+                           "condition": {"kind": "new_issue_after_release", "within": "2h"}}),
+    )
+    .await;
+    let (mut r, sink, _worker) = runner(&store, &clock, &emu).await;
+    let issue = |id: i64, at: i64| {
+        Signal::Issue(IssueSignal {
+            project_id: p.id,
+            issue_id: id,
+            at: t(at),
+            new_issue: true,
+            level: "error".into(),
+            title: format!("E{id}"),
+            ..Default::default()
+        })
+    };
+    clock.set(t(600));
+    sink.offer(issue(1, 600));
+    r.step().await.unwrap();
+    assert_eq!(r.firing().len(), 1);
+    assert_eq!(r.firing()[0].labels["release"], "shop@2.0");
+    assert_eq!(r.firing()[0].labels["project_id"], p.id.to_string());
+    clock.set(t(3 * 3600));
+    sink.offer(issue(2, 3 * 3600));
+    r.step().await.unwrap();
+    assert_eq!(
+        r.firing().len(),
+        1,
+        "three hours after the release: not news"
+    );
+}
