@@ -22,6 +22,7 @@ use lookout_metrics::Counter;
 use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, NewOutboxItem, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, watch};
 
 /// The cursor over the system-events table.
@@ -39,16 +40,26 @@ pub const SIGNAL_QUEUE: usize = 10_000;
 pub struct AlertSink {
     tx: mpsc::Sender<Signal>,
     dropped: Counter,
+    /// When the oldest drop not yet covered by a scan happened (ms; 0 =
+    /// none): tells the runner to scan storage for what it missed.
+    missed_since_ms: Arc<AtomicI64>,
 }
 
 impl AlertSink {
     /// Offers a signal; when the queue is full it is dropped and counted in
     /// `lookout_alert_signals_dropped_total`. Returns whether it was queued.
     pub fn offer(&self, s: Signal) -> bool {
-        match self.tx.try_send(s) {
+        match self.tx.try_send(s.clone()) {
             Ok(()) => true,
             Err(_) => {
                 self.dropped.inc();
+                let at = s.at().timestamp_millis().max(1);
+                let _ = self.missed_since_ms.compare_exchange(
+                    0,
+                    at,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
                 false
             }
         }
@@ -149,6 +160,7 @@ pub struct AlertRunner {
     projects: BTreeMap<i64, String>,
     channels: HashSet<String>,
     releases_read_at: Option<chrono::DateTime<chrono::Utc>>,
+    missed_since_ms: Arc<AtomicI64>,
 }
 
 /// How often releases and deploys are re-read for "new issue after a
@@ -168,12 +180,14 @@ impl AlertRunner {
         public_url: String,
     ) -> lookout_storage::Result<(AlertRunner, AlertSink)> {
         let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
+        let missed_since_ms = Arc::new(AtomicI64::new(0));
         let sink = AlertSink {
             tx,
             dropped: lookout_metrics::global().counter(
                 "lookout_alert_signals_dropped",
                 "Signals dropped because the alerting queue was full.",
             ),
+            missed_since_ms: missed_since_ms.clone(),
         };
         let mut engine = Engine::new(routes);
         engine.set_inhibit_rules(inhibit);
@@ -189,6 +203,7 @@ impl AlertRunner {
             projects: BTreeMap::new(),
             channels: HashSet::new(),
             releases_read_at: None,
+            missed_since_ms,
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -326,6 +341,74 @@ impl AlertRunner {
         Ok(())
     }
 
+    /// After signals were dropped (a full queue), finds in storage the
+    /// issues created or regressed since the first drop and feeds them as
+    /// signals, so new-issue and regression rules miss nothing. (Counts
+    /// for frequency rules are not recovered; environment and tag scopes
+    /// do not match these signals, which carry the issue's facts only.)
+    async fn scan_missed(&mut self) -> lookout_storage::Result<()> {
+        let since_ms = self.missed_since_ms.swap(0, Ordering::AcqRel);
+        if since_ms == 0 {
+            return Ok(());
+        }
+        // A little earlier: the event's own time may precede its drop.
+        let since = chrono::DateTime::from_timestamp_millis(since_ms - 5_000).unwrap_or_default();
+        tracing::warn!(%since, "alert signals were dropped; scanning storage for new and regressed issues");
+        let ids: Vec<i64> = self.projects.keys().copied().collect();
+        for project_id in ids {
+            let slug = self.projects.get(&project_id).cloned().unwrap_or_default();
+            for sort in [
+                lookout_storage::IssueSort::FirstSeen,
+                lookout_storage::IssueSort::LastSeen,
+            ] {
+                let page = self
+                    .store
+                    .list_issues(
+                        project_id,
+                        lookout_storage::IssueQuery {
+                            sort,
+                            limit: 500,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                for i in page.items {
+                    let is_new = i.first_seen >= since;
+                    let regressed = i.is_regression && i.last_seen >= since;
+                    let wanted = match sort {
+                        lookout_storage::IssueSort::FirstSeen => is_new,
+                        _ => regressed && !is_new,
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    let exception_value = i
+                        .title
+                        .split_once(": ")
+                        .map(|(_, v)| v.to_string())
+                        .filter(|v| !v.is_empty());
+                    self.engine.observe(&Signal::Issue(IssueSignal {
+                        project_id,
+                        project: slug.clone(),
+                        issue_id: i.id,
+                        at: if is_new { i.first_seen } else { i.last_seen },
+                        new_issue: is_new,
+                        regression: !is_new,
+                        environment: None,
+                        level: i.level.clone(),
+                        release: i.last_release.clone(),
+                        tags: Vec::new(),
+                        title: i.title.clone(),
+                        top_frame: (!i.culprit.is_empty()).then(|| i.culprit.clone()),
+                        culprit: i.culprit.clone(),
+                        exception_value,
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One round: takes queued signals and new system events, ticks, and
     /// writes the outcome. Returns how many notifications were queued.
     pub async fn step(&mut self) -> lookout_storage::Result<usize> {
@@ -341,6 +424,7 @@ impl AlertRunner {
             }
             self.engine.observe(&s);
         }
+        self.scan_missed().await?;
         while let Ok(h) = self.health.try_recv() {
             self.engine.observe(&Signal::Channel(h));
         }

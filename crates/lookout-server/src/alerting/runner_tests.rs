@@ -299,3 +299,84 @@ async fn new_issues_soon_after_a_release_fire_and_later_ones_do_not() {
         "three hours after the release: not news"
     );
 }
+
+#[tokio::test]
+async fn issues_whose_signals_were_dropped_are_found_by_a_scan() {
+    use lookout_model::errors::{IngestBatch, NewEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let emu = Emulator::start().await;
+    let (p, _) = store
+        .create_project(lookout_storage::NewProject {
+            name: "shop".into(),
+        })
+        .await
+        .unwrap();
+    rule(
+        &store,
+        serde_json::json!({"name": "New issue", "severity": "high",
+                           "condition": {"kind": "new_issue"},
+                           "scope": {"projects": [p.id]}}),
+    )
+    .await;
+    let (mut r, sink, _worker) = runner(&store, &clock, &emu).await;
+    // The queue fills up with other projects' signals...
+    let other = |i: i64| {
+        Signal::Issue(IssueSignal {
+            project_id: 999,
+            issue_id: i,
+            at: clock.now(),
+            new_issue: true,
+            ..Default::default()
+        })
+    };
+    for i in 0..SIGNAL_QUEUE as i64 {
+        assert!(sink.offer(other(i)));
+    }
+    // ...so the signal of a real new issue is dropped.
+    let now_ms = clock.now().timestamp_millis();
+    let results = store
+        .ingest(IngestBatch {
+            project_id: p.id,
+            received_ms: now_ms,
+            events: vec![NewEvent {
+                event_id: [7; 16],
+                grouping_hash: "a".repeat(32),
+                grouping_version: "test".into(),
+                title: "KeyError: 'dropped'".into(),
+                culprit: "verify in bot".into(),
+                level: "error".into(),
+                exception_type: Some("KeyError".into()),
+                platform: Some("python".into()),
+                timestamp_ms: now_ms,
+                release: None,
+                environment: Some("production".into()),
+                user_key: None,
+                trace_id: None,
+                tags: vec![],
+                dict_id: 0,
+                payload: b"{}".to_vec(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(results[0].new_issue);
+    assert!(!sink.offer(Signal::Issue(IssueSignal {
+        project_id: p.id,
+        issue_id: results[0].issue_id,
+        at: clock.now(),
+        new_issue: true,
+        ..Default::default()
+    })));
+    r.step().await.unwrap();
+    let firing = r.firing();
+    assert_eq!(firing.len(), 1);
+    assert_eq!(firing[0].annotations["title"], "KeyError: 'dropped'");
+    assert_eq!(
+        firing[0].labels["issue_id"],
+        results[0].issue_id.to_string()
+    );
+}
