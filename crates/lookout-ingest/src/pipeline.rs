@@ -102,6 +102,11 @@ pub struct EventFacts {
 /// Called on the request path, so it must never block or wait: queue and
 /// return.
 pub trait EventObserver: Send + Sync + std::fmt::Debug {
+    /// Whether it wants events at all now (no alert rule about errors:
+    /// nothing is collected).
+    fn interested(&self) -> bool {
+        true
+    }
     /// Events of `project_id` that were just stored.
     fn stored(&self, project_id: i64, events: Vec<EventFacts>);
 }
@@ -470,7 +475,8 @@ impl Ingestor {
         let plain = processed.plain_compressed;
         let answer_id = processed.answer_id.clone();
         // Only what alerting needs is kept, and only when it listens.
-        let facts: Vec<EventFacts> = match self.observer.get() {
+        let observer = self.observer.get().filter(|o| o.interested());
+        let facts: Vec<EventFacts> = match observer {
             Some(_) => processed
                 .batch
                 .events
@@ -499,7 +505,7 @@ impl Ingestor {
             .ingest(processed.batch)
             .await
             .map_err(IngestError::from)?;
-        if let Some(obs) = self.observer.get()
+        if let Some(obs) = observer
             && !facts.is_empty()
         {
             let facts: Vec<EventFacts> = facts

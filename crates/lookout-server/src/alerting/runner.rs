@@ -22,7 +22,7 @@ use lookout_metrics::Counter;
 use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, NewOutboxItem, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use tokio::sync::{mpsc, watch};
 
 /// The cursor over the system-events table.
@@ -43,7 +43,18 @@ pub struct AlertSink {
     /// When the oldest drop not yet covered by a scan happened (ms; 0 =
     /// none): tells the runner to scan storage for what it missed.
     missed_since_ms: Arc<AtomicI64>,
+    /// Whether a rule is about error events (set by the runner).
+    wanted: Arc<AtomicBool>,
 }
+
+/// The condition kinds that consume error events.
+const ISSUE_KINDS: [&str; 5] = [
+    "new_issue",
+    "regression",
+    "issue_frequency",
+    "error_rate_spike",
+    "new_issue_after_release",
+];
 
 impl AlertSink {
     /// Offers a signal; when the queue is full it is dropped and counted in
@@ -67,6 +78,10 @@ impl AlertSink {
 }
 
 impl lookout_ingest::EventObserver for AlertSink {
+    fn interested(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+
     fn stored(&self, project_id: i64, events: Vec<lookout_ingest::EventFacts>) {
         use lookout_model::errors::Transition;
         for f in events {
@@ -161,6 +176,7 @@ pub struct AlertRunner {
     channels: HashSet<String>,
     releases_read_at: Option<chrono::DateTime<chrono::Utc>>,
     missed_since_ms: Arc<AtomicI64>,
+    wanted: Arc<AtomicBool>,
 }
 
 /// How often releases and deploys are re-read for "new issue after a
@@ -181,6 +197,7 @@ impl AlertRunner {
     ) -> lookout_storage::Result<(AlertRunner, AlertSink)> {
         let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
         let missed_since_ms = Arc::new(AtomicI64::new(0));
+        let wanted = Arc::new(AtomicBool::new(false));
         let sink = AlertSink {
             tx,
             dropped: lookout_metrics::global().counter(
@@ -188,6 +205,7 @@ impl AlertRunner {
                 "Signals dropped because the alerting queue was full.",
             ),
             missed_since_ms: missed_since_ms.clone(),
+            wanted: wanted.clone(),
         };
         let mut engine = Engine::new(routes);
         engine.set_inhibit_rules(inhibit);
@@ -204,6 +222,7 @@ impl AlertRunner {
             channels: HashSet::new(),
             releases_read_at: None,
             missed_since_ms,
+            wanted,
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -270,6 +289,10 @@ impl AlertRunner {
             Severity::Critical,
         ));
         self.engine.set_rules(rules, now);
+        self.wanted.store(
+            ISSUE_KINDS.iter().any(|k| self.engine.has_condition(k)),
+            Ordering::Relaxed,
+        );
         let silences = self
             .store
             .list_silences(now)
