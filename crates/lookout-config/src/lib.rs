@@ -57,6 +57,68 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     /// Monitors as code: created or updated on start, marked as from config.
     pub monitors: Vec<MonitorDecl>,
+    /// Alerting: rules, routes, inhibition and channels as code.
+    pub alerts: AlertsConfig,
+}
+
+/// Alerting as code (`[alerts]`). Rules and channels declared here are
+/// written into storage at every start (replacing those declared before);
+/// the ones made in the UI or API are left alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Whether `serve` evaluates rules and sends notifications.
+    pub enabled: bool,
+    /// `[[alerts.rules]]`: see docs/alerts.md.
+    pub rules: Vec<lookout_alert::Rule>,
+    /// `[alerts.routes]`: the routing tree, replacing the default one
+    /// (critical → telegram and email, high → telegram, the rest → the
+    /// log) as a whole when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<lookout_alert::Route>,
+    /// `[[alerts.inhibit]]`: inhibition rules.
+    pub inhibit: Vec<lookout_alert::InhibitRule>,
+    /// `[alerts.channels.<name>]`: channels by name.
+    pub channels: std::collections::BTreeMap<String, lookout_alert::channel::ChannelConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            enabled: true,
+            rules: Vec::new(),
+            routes: None,
+            inhibit: Vec::new(),
+            channels: Default::default(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The routing tree in force.
+    pub fn routes(&self) -> lookout_alert::Route {
+        self.routes
+            .clone()
+            .unwrap_or_else(lookout_alert::Route::default_tree)
+    }
+
+    /// Checks what serde cannot: rule windows, channel settings, unique
+    /// rule names.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for r in &self.rules {
+            r.validate()
+                .map_err(|e| format!("alerts.rules `{}`: {e}", r.name))?;
+            if !names.insert(r.name.trim()) {
+                return Err(format!("alerts.rules: two rules are named `{}`", r.name));
+            }
+        }
+        for (name, c) in &self.channels {
+            c.validate()
+                .map_err(|e| format!("alerts.channels.{name}: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -77,6 +139,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             monitoring: MonitoringConfig::default(),
             monitors: Vec::new(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -552,6 +615,15 @@ impl Config {
                 path: "environment".into(),
                 detail: e.to_string(),
             })?;
+        cfg.alerts
+            .validate()
+            .map_err(|detail| ConfigError::Invalid {
+                path: path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "environment".into()),
+                detail,
+            })?;
         if let Some(d) = &overrides.data_dir {
             cfg.data_dir = d.clone();
         }
@@ -708,6 +780,7 @@ fn is_secret_key(k: &str) -> bool {
         "api_key",
         "apikey",
         "api-key",
+        "webhook_url",
     ]
     .iter()
     .any(|s| k.contains(s))
@@ -967,5 +1040,102 @@ mod tests {
             .to_string();
         assert!(err.contains("encrypt"), "{err}");
         assert!(is_secret_key("passphrase") && !is_secret_key("passphrase_file"));
+    }
+    #[test]
+    fn alerts_as_code_parse_strictly_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        std::fs::write(
+            &path,
+            r#"
+[alerts]
+[[alerts.rules]]
+name = "Errors burst"
+severity = "high"
+for = "1m"
+condition = { kind = "issue_frequency", threshold = 10, window = "5m" }
+
+[[alerts.rules]]
+name = "Backups"
+severity = "critical"
+condition = { kind = "backup_failed" }
+
+[alerts.routes]
+receivers = ["ops"]
+[[alerts.routes.routes]]
+matchers = ["severity=critical"]
+receivers = ["ops", "pager"]
+continue = true
+
+[alerts.channels.ops]
+kind = "telegram"
+bot_token = "123:ABC"
+chat_id = "-100200"
+message_thread_id = 7
+
+[alerts.channels.pager]
+kind = "webhook"
+url = "https://pager.example.com/hook"
+secret = "s3cret"
+format = "alertmanager"
+"#,
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&path), &path, Vec::new(), &Overrides::default()).unwrap();
+        assert!(cfg.alerts.enabled);
+        assert_eq!(cfg.alerts.rules.len(), 2);
+        assert_eq!(cfg.alerts.rules[0].for_duration, chrono_free_minutes(1));
+        let routes = cfg.alerts.routes();
+        assert_eq!(routes.receivers, vec!["ops"]);
+        assert_eq!(
+            routes.routes.len(),
+            1,
+            "the given tree replaces the default one"
+        );
+        assert_eq!(cfg.alerts.channels["ops"].kind(), "telegram");
+        let shown = cfg.to_redacted_toml();
+        assert!(
+            !shown.contains("123:ABC") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+
+        // Without [alerts]: on, no rules, the default tree.
+        let d = Config::default();
+        assert!(d.alerts.enabled && d.alerts.rules.is_empty());
+        assert_eq!(d.alerts.routes(), lookout_alert::Route::default_tree());
+    }
+
+    fn chrono_free_minutes(m: i64) -> chrono::Duration {
+        chrono::Duration::minutes(m)
+    }
+
+    #[test]
+    fn alerts_refuse_unknown_keys_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        for (text, needle) in [
+            (
+                "[[alerts.rules]]\nname = \"x\"\nseverity = \"high\"\ncondition = { kind = \"new_issue\" }\nsevrity = \"low\"\n",
+                "sevrity",
+            ),
+            (
+                "[[alerts.rules]]\nname = \"x\"\nseverity = \"urgent\"\ncondition = { kind = \"new_issue\" }\n",
+                "urgent",
+            ),
+            (
+                "[alerts.channels.t]\nkind = \"telegram\"\nbot_token = \"1:x\"\nchat_id = \"\"\n",
+                "chat_id",
+            ),
+            (
+                "[[alerts.rules]]\nname = \"x\"\nseverity = \"high\"\ncondition = { kind = \"new_issue\" }\n[[alerts.rules]]\nname = \"x\"\nseverity = \"low\"\ncondition = { kind = \"regression\" }\n",
+                "two rules",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Config::load(Some(&path), &path, Vec::new(), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
     }
 }

@@ -18,4 +18,6 @@ pub mod scrub;
 pub mod summary;
 
 pub use error::IngestError;
-pub use pipeline::{Accepted, Endpoint, IngestSettings, Ingestor, Submission};
+pub use pipeline::{
+    Accepted, Endpoint, EventFacts, EventObserver, IngestSettings, Ingestor, Submission,
+};

@@ -77,6 +77,40 @@ pub struct Submission<'a> {
     pub body: Bytes,
 }
 
+/// What an [`EventObserver`] learns about one stored error event.
+#[derive(Debug, Clone)]
+pub struct EventFacts {
+    /// The result storage returned (issue, new issue, regression).
+    pub result: EventResult,
+    /// When it was received (ms).
+    pub received_ms: i64,
+    /// Title (`Type: value` or the message).
+    pub title: String,
+    /// Culprit (the top in-app frame's function and module).
+    pub culprit: String,
+    /// Level.
+    pub level: String,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Told about error events once they are durable (the alerting engine).
+/// Called on the request path, so it must never block or wait: queue and
+/// return.
+pub trait EventObserver: Send + Sync + std::fmt::Debug {
+    /// Whether it wants events at all now (no alert rule about errors:
+    /// nothing is collected).
+    fn interested(&self) -> bool {
+        true
+    }
+    /// Events of `project_id` that were just stored.
+    fn stored(&self, project_id: i64, events: Vec<EventFacts>);
+}
+
 /// A successful submission.
 #[derive(Debug)]
 pub struct Accepted {
@@ -160,6 +194,7 @@ pub struct Ingestor {
     tally: OutcomeTally,
     metrics: IngestMetrics,
     now_ms: Box<dyn Fn() -> i64 + Send + Sync>,
+    observer: std::sync::OnceLock<Arc<dyn EventObserver>>,
 }
 
 impl std::fmt::Debug for Ingestor {
@@ -197,7 +232,14 @@ impl Ingestor {
             tally: OutcomeTally::default(),
             metrics: IngestMetrics::new(),
             now_ms: Box::new(now_ms),
+            observer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the observer told about stored error events (once; later calls
+    /// are ignored).
+    pub fn set_observer(&self, observer: Arc<dyn EventObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     /// The project cache (the API invalidates it after settings changes).
@@ -432,11 +474,54 @@ impl Ingestor {
         }
         let plain = processed.plain_compressed;
         let answer_id = processed.answer_id.clone();
+        // Only what alerting needs is kept, and only when it listens.
+        let observer = self.observer.get().filter(|o| o.interested());
+        let facts: Vec<EventFacts> = match observer {
+            Some(_) => processed
+                .batch
+                .events
+                .iter()
+                .map(|e| EventFacts {
+                    result: EventResult {
+                        event_id: lookout_model::errors::event_id_hex(&e.event_id),
+                        issue_id: 0,
+                        duplicate: false,
+                        new_issue: false,
+                        transition: lookout_model::errors::Transition::None,
+                    },
+                    received_ms: processed.batch.received_ms,
+                    title: e.title.clone(),
+                    culprit: e.culprit.clone(),
+                    level: e.level.clone(),
+                    environment: e.environment.clone(),
+                    release: e.release.clone(),
+                    tags: e.tags.clone(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let events = self
             .store
             .ingest(processed.batch)
             .await
             .map_err(IngestError::from)?;
+        if let Some(obs) = observer
+            && !facts.is_empty()
+        {
+            let facts: Vec<EventFacts> = facts
+                .into_iter()
+                .filter_map(|mut f| {
+                    let r = events.iter().find(|r| r.event_id == f.result.event_id)?;
+                    (!r.duplicate).then(|| {
+                        f.result = r.clone();
+                        f
+                    })
+                })
+                .collect();
+            if !facts.is_empty() {
+                obs.stored(project_id, facts);
+            }
+        }
         self.dicts.note_plain(self.store.clone(), project_id, plain);
         Ok(Accepted {
             id: answer_id,

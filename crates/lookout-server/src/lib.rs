@@ -6,6 +6,7 @@
 //! result to a response; they contain no SQL.
 
 pub mod access;
+pub mod alerting;
 pub mod auth;
 mod disk;
 pub mod error;

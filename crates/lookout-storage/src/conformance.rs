@@ -11,6 +11,7 @@
 //! event ids are random UUIDs.
 
 pub mod access;
+pub mod alerts;
 pub mod monitors;
 pub mod overview;
 
@@ -62,6 +63,7 @@ pub async fn run_all(store: &dyn Store) {
     system_events_round_trip_and_expire(store).await;
     overview::run_all(store).await;
     monitors::run_all(store).await;
+    alerts::run_all(store).await;
 }
 
 async fn system_events_round_trip_and_expire(store: &dyn Store) {

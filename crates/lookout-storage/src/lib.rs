@@ -537,6 +537,346 @@ pub struct NewStatusPage {
     pub monitors: Vec<StatusPageMonitor>,
 }
 
+// --- alerting (issue #6) ----------------------------------------------
+//
+// Storage keeps rules, silences, channels and alert bodies as JSON specs
+// that `lookout-alert` reads and writes; it only keys, filters and orders
+// them, so the alerting model can grow without migrations.
+
+/// Where an alert rule or channel came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSource {
+    /// Made in the UI or the API.
+    Api,
+    /// Declared in `lookout.toml`; replaced at every start.
+    Config,
+}
+
+impl AlertSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSource::Api => "api",
+            AlertSource::Config => "config",
+        }
+    }
+    /// Parses a stored name (unknown reads as `api`).
+    pub fn parse(s: &str) -> AlertSource {
+        if s == "config" {
+            AlertSource::Config
+        } else {
+            AlertSource::Api
+        }
+    }
+}
+
+/// A rule to create or replace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlertRule {
+    /// Display name.
+    pub name: String,
+    /// Evaluated or not.
+    pub enabled: bool,
+    /// Where it came from.
+    pub source: AlertSource,
+    /// The projects it is scoped to (empty: every project).
+    pub projects: Vec<i64>,
+    /// The rule as JSON (`lookout_alert::Rule`).
+    pub spec: serde_json::Value,
+    /// Who made it.
+    pub created_by: Option<i64>,
+}
+
+/// A stored alert rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRuleRow {
+    /// Id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Evaluated or not.
+    pub enabled: bool,
+    /// Where it came from.
+    pub source: AlertSource,
+    /// The projects it is scoped to (empty: every project).
+    pub projects: Vec<i64>,
+    /// The rule as JSON.
+    pub spec: serde_json::Value,
+    /// Who made it.
+    pub created_by: Option<i64>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An alert instance as stored: one row per (rule, fingerprint, start of
+/// activity), updated through its life.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertInstanceRow {
+    /// Row id (0 when writing).
+    pub id: i64,
+    /// The rule.
+    pub rule_id: i64,
+    /// Identity within the rule.
+    pub fingerprint: String,
+    /// `pending`, `firing` or `resolved`.
+    pub state: String,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: String,
+    /// The project, when it has one.
+    pub project_id: Option<i64>,
+    /// When the condition began to hold (part of the identity).
+    pub active_since: DateTime<Utc>,
+    /// When it began firing.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// When it resolved.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When.
+    pub acked_at: Option<DateTime<Utc>>,
+    /// Who resolved it by hand.
+    pub resolved_by: Option<String>,
+    /// Last written.
+    pub updated_at: DateTime<Utc>,
+    /// The whole alert as JSON (`lookout_alert::Alert`).
+    pub body: serde_json::Value,
+}
+
+/// Which alert instances to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertInstanceQuery {
+    /// Only these states; empty = any.
+    pub states: Vec<String>,
+    /// Only alerts of these projects (`Some(vec![])` = none; install-wide
+    /// alerts have no project and are listed only when `include_install`).
+    pub projects: Option<Vec<i64>>,
+    /// Include alerts without a project (backups, channels).
+    pub include_install: bool,
+    /// At most this many, most recently updated first.
+    pub limit: usize,
+}
+
+/// A silence or maintenance window to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSilence {
+    /// `silence` or `maintenance`.
+    pub kind: String,
+    /// Matchers as written (`severity=critical`, …); never empty.
+    pub matchers: Vec<String>,
+    /// The project it is about, when it is about one (access checks).
+    pub project_id: Option<i64>,
+    /// From.
+    pub starts_at: DateTime<Utc>,
+    /// Until.
+    pub ends_at: DateTime<Utc>,
+    /// Who made it (e-mail, or `telegram:<user>`).
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+}
+
+/// A stored silence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilenceRow {
+    /// Id.
+    pub id: i64,
+    /// `silence` or `maintenance`.
+    pub kind: String,
+    /// Matchers as written.
+    pub matchers: Vec<String>,
+    /// The project it is about.
+    pub project_id: Option<i64>,
+    /// From.
+    pub starts_at: DateTime<Utc>,
+    /// Until.
+    pub ends_at: DateTime<Utc>,
+    /// Who made it.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A notification channel to create or replace (by name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChannel {
+    /// Unique name, used by routes (`telegram`, `ops-email`…).
+    pub name: String,
+    /// `telegram`, `email`, `slack`, `discord`, `webhook`.
+    pub kind: String,
+    /// Used or not.
+    pub enabled: bool,
+    /// Where it came from.
+    pub source: AlertSource,
+    /// Kind-specific settings as JSON (may hold secrets: never log it).
+    pub config: serde_json::Value,
+}
+
+/// A stored channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRow {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Used or not.
+    pub enabled: bool,
+    /// Where it came from.
+    pub source: AlertSource,
+    /// Settings as JSON.
+    pub config: serde_json::Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    /// Waiting for its `next_attempt_at`.
+    Pending,
+    /// Claimed by a sender: the request may be in flight.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Given up (attempts or age used up).
+    Failed,
+}
+
+impl OutboxState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<OutboxState> {
+        Some(match s {
+            "pending" => OutboxState::Pending,
+            "sending" => OutboxState::Sending,
+            "sent" => OutboxState::Sent,
+            "failed" => OutboxState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A notification for one channel, to put in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutboxItem {
+    /// Unique; a second item with the same key is ignored. Sent along
+    /// with the request where the channel supports it.
+    pub idempotency_key: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The notification as JSON.
+    pub payload: serde_json::Value,
+    /// First attempt at.
+    pub not_before: DateTime<Utc>,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    /// Id.
+    pub id: i64,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// Channel name.
+    pub channel: String,
+    /// State.
+    pub state: OutboxState,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Next attempt at (pending), or when it was claimed (sending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Delivered at.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// The notification as JSON.
+    pub payload: serde_json::Value,
+}
+
+/// How an attempt ended, recorded with [`Store::finish_outbox_attempt`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// Delivered.
+    Sent,
+    /// Failed; try again at this time.
+    Retry {
+        /// When.
+        next_attempt_at: DateTime<Utc>,
+        /// Why it failed.
+        error: String,
+    },
+    /// Failed for good.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Not attempted (circuit open): back to pending without counting an
+    /// attempt.
+    Deferred {
+        /// When to look again.
+        next_attempt_at: DateTime<Utc>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One line of the delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    /// Id.
+    pub id: i64,
+    /// The outbox row.
+    pub outbox_id: i64,
+    /// When the attempt ended.
+    pub at: DateTime<Utc>,
+    /// Channel name.
+    pub channel: String,
+    /// Attempt number (1 = first).
+    pub attempt: u32,
+    /// `sent`, `retry`, `failed` or `deferred`.
+    pub outcome: String,
+    /// The error, if any.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: i64,
+}
+
+/// A channel's circuit breaker, persisted across restarts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerRow {
+    /// Channel name.
+    pub channel: String,
+    /// `closed`, `open` or `half_open`.
+    pub state: String,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// When it opened.
+    pub opened_at: Option<DateTime<Utc>>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Everything Lookout stores. Implemented by each backend.
 ///
 /// Methods are async; backends that block (SQLite) run the work on their
@@ -940,4 +1280,122 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_status_pages(&self) -> Result<Vec<StatusPage>>;
     /// A status page by slug.
     async fn find_status_page(&self, slug: &str) -> Result<Option<StatusPage>>;
+
+    // --- alerting (issue #6) --------------------------------------------
+
+    /// Creates an alert rule.
+    async fn create_alert_rule(
+        &self,
+        new: NewAlertRule,
+        now: DateTime<Utc>,
+    ) -> Result<AlertRuleRow>;
+    /// Replaces an alert rule. [`StorageError::NotFound`] when missing.
+    async fn update_alert_rule(
+        &self,
+        id: i64,
+        new: NewAlertRule,
+        now: DateTime<Utc>,
+    ) -> Result<AlertRuleRow>;
+    /// Deletes an alert rule and its alert instances. `false` when missing.
+    async fn delete_alert_rule(&self, id: i64) -> Result<bool>;
+    /// One alert rule.
+    async fn get_alert_rule(&self, id: i64) -> Result<Option<AlertRuleRow>>;
+    /// Every alert rule, by id.
+    async fn list_alert_rules(&self) -> Result<Vec<AlertRuleRow>>;
+    /// Replaces every rule whose source is `config` with `rules` in one
+    /// transaction, keeping the ids of rules whose name is unchanged.
+    async fn sync_config_alert_rules(
+        &self,
+        rules: Vec<NewAlertRule>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AlertRuleRow>>;
+
+    /// Writes alert instances (insert or update by rule, fingerprint and
+    /// `active_since`) and removes discarded pending ones
+    /// (`(rule_id, fingerprint)` of instances not resolved), in one
+    /// transaction.
+    async fn save_alert_instances(
+        &self,
+        upserts: Vec<AlertInstanceRow>,
+        discards: Vec<(i64, String)>,
+    ) -> Result<()>;
+    /// Alert instances, most recently updated first.
+    async fn list_alert_instances(&self, q: AlertInstanceQuery) -> Result<Vec<AlertInstanceRow>>;
+    /// One alert instance.
+    async fn get_alert_instance(&self, id: i64) -> Result<Option<AlertInstanceRow>>;
+    /// Deletes resolved instances that ended before `before` (at most
+    /// `budget`). Returns how many.
+    async fn prune_alert_instances(&self, before: DateTime<Utc>, budget: usize) -> Result<u64>;
+
+    /// Creates a silence or maintenance window.
+    async fn create_silence(&self, new: NewSilence, now: DateTime<Utc>) -> Result<SilenceRow>;
+    /// Ends a silence at `now` (if it ends later). `None` when missing.
+    async fn expire_silence(&self, id: i64, now: DateTime<Utc>) -> Result<Option<SilenceRow>>;
+    /// One silence.
+    async fn get_silence(&self, id: i64) -> Result<Option<SilenceRow>>;
+    /// Silences that end after `ends_after`, by start.
+    async fn list_silences(&self, ends_after: DateTime<Utc>) -> Result<Vec<SilenceRow>>;
+
+    /// Creates or replaces a channel by name.
+    async fn upsert_channel(&self, new: NewChannel, now: DateTime<Utc>) -> Result<ChannelRow>;
+    /// Deletes a channel by name. `false` when missing.
+    async fn delete_channel(&self, name: &str) -> Result<bool>;
+    /// Every channel, by name.
+    async fn list_channels(&self) -> Result<Vec<ChannelRow>>;
+
+    /// Puts notifications into the outbox, durably, in one transaction.
+    /// Items whose idempotency key is already there are skipped. Returns
+    /// how many were added.
+    async fn enqueue_outbox(&self, items: Vec<NewOutboxItem>, now: DateTime<Utc>) -> Result<u64>;
+    /// When the earliest pending item is due, if any (a read: lets the
+    /// worker skip claiming, a write, when nothing is due).
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Claims up to `limit` pending items due at `now`, oldest due first:
+    /// marks them `sending` and counts the attempt, durably, before the
+    /// caller sends anything.
+    async fn claim_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxItem>>;
+    /// Records how the attempt on a `sending` item ended, and its line in
+    /// the delivery log, in one transaction.
+    /// [`StorageError::NotFound`] when the item is not `sending`.
+    async fn finish_outbox_attempt(
+        &self,
+        id: i64,
+        outcome: AttemptOutcome,
+        duration_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxItem>;
+    /// Puts every `sending` item back to `pending`, due at `now`, keeping
+    /// its idempotency key: called at start-up (after a crash the request
+    /// may or may not have left) and by a graceful shutdown for sends it
+    /// abandons. Returns how many.
+    async fn release_outbox_sending(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// Outbox items, newest first; `state` filters.
+    async fn list_outbox(
+        &self,
+        state: Option<OutboxState>,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>>;
+    /// Outbox counts per state.
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>>;
+    /// The delivery log, newest first; of one outbox item when given.
+    async fn list_deliveries(
+        &self,
+        outbox_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryAttempt>>;
+    /// Deletes sent and failed items (and their log) created before
+    /// `before`, at most `budget`. Returns how many.
+    async fn prune_outbox(&self, before: DateTime<Utc>, budget: usize) -> Result<u64>;
+
+    /// Saves a channel's circuit breaker.
+    async fn save_breaker(&self, b: BreakerRow) -> Result<()>;
+    /// Every saved circuit breaker, by channel.
+    async fn list_breakers(&self) -> Result<Vec<BreakerRow>>;
+
+    /// A named cursor of the alerting engine (0 when never set).
+    async fn alert_cursor(&self, name: &str) -> Result<i64>;
+    /// Sets a named cursor.
+    async fn set_alert_cursor(&self, name: &str, value: i64) -> Result<()>;
+    /// System events with an id greater than `after_id`, oldest first.
+    async fn system_events_after(&self, after_id: i64, limit: usize) -> Result<Vec<SystemEvent>>;
 }

@@ -51,7 +51,7 @@ pub(crate) fn rename_project(c: &Connection, id: i64, name: &str) -> Result<Proj
 pub(crate) fn delete_project(c: &Connection, id: i64) -> Result<bool> {
     // Tables keyed by project without a foreign key (hot ingest paths skip
     // the FK check) are cleared by hand; the rest cascade from `projects`.
-    for table in ["project_outcomes", "release_sessions"] {
+    for table in ["project_outcomes", "release_sessions", "alert_instances"] {
         c.execute(&format!("DELETE FROM {table} WHERE project_id = ?1"), [id])?;
     }
     c.execute("DELETE FROM events WHERE project_id = ?1", [id])?;

@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(5, "system_events", "0005_system_events"),
     migration!(6, "overview", "0006_overview"),
     migration!(7, "monitors", "0007_monitors"),
+    migration!(8, "alerts", "0008_alerts"),
 ];
 
 /// The highest version this binary knows.

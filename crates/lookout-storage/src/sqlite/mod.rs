@@ -3,6 +3,7 @@
 //! small pool of read-only connections.
 
 mod accounts;
+mod alerts;
 mod ingest;
 mod migrations;
 mod monitors;
@@ -1454,6 +1455,207 @@ impl Store for SqliteStore {
     async fn find_status_page(&self, slug: &str) -> Result<Option<StatusPage>> {
         let slug = slug.to_string();
         self.read(move |c| monitors::find_page(c, &slug)).await
+    }
+    // --- alerting (issue #6) --------------------------------------------
+
+    async fn create_alert_rule(
+        &self,
+        new: crate::NewAlertRule,
+        now: DateTime<Utc>,
+    ) -> Result<crate::AlertRuleRow> {
+        self.write(move |c| alerts::create_alert_rule(c, &new, now))
+            .await
+    }
+
+    async fn update_alert_rule(
+        &self,
+        id: i64,
+        new: crate::NewAlertRule,
+        now: DateTime<Utc>,
+    ) -> Result<crate::AlertRuleRow> {
+        self.write(move |c| alerts::update_alert_rule(c, id, &new, now))
+            .await
+    }
+
+    async fn delete_alert_rule(&self, id: i64) -> Result<bool> {
+        self.write(move |c| alerts::delete_alert_rule(c, id)).await
+    }
+
+    async fn get_alert_rule(&self, id: i64) -> Result<Option<crate::AlertRuleRow>> {
+        self.read(move |c| alerts::get_alert_rule(c, id)).await
+    }
+
+    async fn list_alert_rules(&self) -> Result<Vec<crate::AlertRuleRow>> {
+        self.read(alerts::list_alert_rules).await
+    }
+
+    async fn sync_config_alert_rules(
+        &self,
+        rules: Vec<crate::NewAlertRule>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::AlertRuleRow>> {
+        self.write(move |c| alerts::sync_config_alert_rules(c, &rules, now))
+            .await
+    }
+
+    async fn save_alert_instances(
+        &self,
+        upserts: Vec<crate::AlertInstanceRow>,
+        discards: Vec<(i64, String)>,
+    ) -> Result<()> {
+        self.write(move |c| alerts::save_alert_instances(c, &upserts, &discards))
+            .await
+    }
+
+    async fn list_alert_instances(
+        &self,
+        q: crate::AlertInstanceQuery,
+    ) -> Result<Vec<crate::AlertInstanceRow>> {
+        self.read(move |c| alerts::list_alert_instances(c, &q))
+            .await
+    }
+
+    async fn get_alert_instance(&self, id: i64) -> Result<Option<crate::AlertInstanceRow>> {
+        self.read(move |c| alerts::get_alert_instance(c, id)).await
+    }
+
+    async fn prune_alert_instances(&self, before: DateTime<Utc>, budget: usize) -> Result<u64> {
+        self.write(move |c| alerts::prune_alert_instances(c, before, budget))
+            .await
+    }
+
+    async fn create_silence(
+        &self,
+        new: crate::NewSilence,
+        now: DateTime<Utc>,
+    ) -> Result<crate::SilenceRow> {
+        self.write(move |c| alerts::create_silence(c, &new, now))
+            .await
+    }
+
+    async fn expire_silence(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::SilenceRow>> {
+        self.write(move |c| alerts::expire_silence(c, id, now))
+            .await
+    }
+
+    async fn get_silence(&self, id: i64) -> Result<Option<crate::SilenceRow>> {
+        self.read(move |c| alerts::get_silence(c, id)).await
+    }
+
+    async fn list_silences(&self, ends_after: DateTime<Utc>) -> Result<Vec<crate::SilenceRow>> {
+        self.read(move |c| alerts::list_silences(c, ends_after))
+            .await
+    }
+
+    async fn upsert_channel(
+        &self,
+        new: crate::NewChannel,
+        now: DateTime<Utc>,
+    ) -> Result<crate::ChannelRow> {
+        self.write(move |c| alerts::upsert_channel(c, &new, now))
+            .await
+    }
+
+    async fn delete_channel(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |c| alerts::delete_channel(c, &name)).await
+    }
+
+    async fn list_channels(&self) -> Result<Vec<crate::ChannelRow>> {
+        self.read(alerts::list_channels).await
+    }
+
+    async fn enqueue_outbox(
+        &self,
+        items: Vec<crate::NewOutboxItem>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.write(move |c| alerts::enqueue_outbox(c, &items, now))
+            .await
+    }
+
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(alerts::outbox_next_due).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxItem>> {
+        self.write(move |c| alerts::claim_outbox(c, now, limit))
+            .await
+    }
+
+    async fn finish_outbox_attempt(
+        &self,
+        id: i64,
+        outcome: crate::AttemptOutcome,
+        duration_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<crate::OutboxItem> {
+        self.write(move |c| alerts::finish_outbox_attempt(c, id, &outcome, duration_ms, now))
+            .await
+    }
+
+    async fn release_outbox_sending(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.write(move |c| alerts::release_outbox_sending(c, now))
+            .await
+    }
+
+    async fn list_outbox(
+        &self,
+        state: Option<crate::OutboxState>,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxItem>> {
+        self.read(move |c| alerts::list_outbox(c, state, limit))
+            .await
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(crate::OutboxState, u64)>> {
+        self.read(alerts::outbox_counts).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        outbox_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<crate::DeliveryAttempt>> {
+        self.read(move |c| alerts::list_deliveries(c, outbox_id, limit))
+            .await
+    }
+
+    async fn prune_outbox(&self, before: DateTime<Utc>, budget: usize) -> Result<u64> {
+        self.write(move |c| alerts::prune_outbox(c, before, budget))
+            .await
+    }
+
+    async fn save_breaker(&self, b: crate::BreakerRow) -> Result<()> {
+        self.write(move |c| alerts::save_breaker(c, &b)).await
+    }
+
+    async fn list_breakers(&self) -> Result<Vec<crate::BreakerRow>> {
+        self.read(alerts::list_breakers).await
+    }
+
+    async fn alert_cursor(&self, name: &str) -> Result<i64> {
+        let name = name.to_string();
+        self.read(move |c| alerts::alert_cursor(c, &name)).await
+    }
+
+    async fn set_alert_cursor(&self, name: &str, value: i64) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |c| alerts::set_alert_cursor(c, &name, value))
+            .await
+    }
+
+    async fn system_events_after(&self, after_id: i64, limit: usize) -> Result<Vec<SystemEvent>> {
+        self.read(move |c| alerts::system_events_after(c, after_id, limit))
+            .await
     }
 }
 

@@ -88,6 +88,7 @@ pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
     let state = AppState::new(store.clone(), cfg.clone());
     lookout_server::register_metrics(&state);
     let (bg_stop, bg_rx) = tokio::sync::watch::channel(false);
+    let alerting = lookout_server::alerting::spawn(&state, bg_rx.clone());
     lookout_server::spawn_background(&state, bg_rx);
     let timeout = Duration::from_secs(cfg.shutdown_timeout_secs);
     tracing::info!(
@@ -135,6 +136,14 @@ pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
         }
     };
     let _ = bg_stop.send(true);
+    // Notifications in flight finish and are recorded before storage
+    // closes (so a normal restart never sends one twice); if one hangs,
+    // it is put back to be retried with its idempotency key.
+    let send_grace = lookout_server::alerting::channels::SEND_TIMEOUT + Duration::from_secs(2);
+    if tokio::time::timeout(send_grace, alerting).await.is_err() {
+        tracing::warn!("a notification send did not finish in time; it will be retried");
+        let _ = store.release_outbox_sending(chrono::Utc::now()).await;
+    }
     if let Err(e) = state.ingestor().flush_outcomes().await {
         tracing::warn!(error = %e, "cannot record the last ingest outcomes");
     }

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod alerts;
 mod backup;
 mod backup_crypto;
 mod bad_input;

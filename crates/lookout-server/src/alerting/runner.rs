@@ -1,0 +1,543 @@
+//! The engine's runner: owns the pure [`Engine`], feeds it signals (from
+//! ingest through a bounded channel, from the system-events table through
+//! a durable cursor, from the outbox worker's channel health), ticks it
+//! with the injected clock, and writes what it decides: notifications to
+//! the outbox first, then the alerts' new states.
+//!
+//! Why that order: a crash between the two writes leaves a notification
+//! queued for an alert whose state was not saved, which is sent once; the
+//! other order could save a firing alert whose notification was never
+//! queued, and a restart (which counts restored firing alerts as
+//! notified) would then never send it.
+
+use super::channels::ChannelConfig;
+use super::outbox::LOG_CHANNEL;
+use super::outbox::OutboxWorker;
+use lookout_alert::render::RenderContext;
+use lookout_alert::{
+    Alert, AlertChange, AlertState, ChannelHealth, Clock, Condition, Engine, InhibitRule,
+    IssueSignal, Route, Rule, Severity, Signal, Silence, SilenceKind, SystemSignal,
+};
+use lookout_metrics::Counter;
+use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, NewOutboxItem, Store};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use tokio::sync::{mpsc, watch};
+
+/// The cursor over the system-events table.
+const SYSTEM_CURSOR: &str = "system_events";
+
+/// The id of the built-in "channel keeps failing" rule.
+pub const CHANNEL_FAILING_RULE: i64 = -1;
+
+/// How many signals may wait for the engine before new ones are dropped
+/// (and counted): ingest never waits on alerting.
+pub const SIGNAL_QUEUE: usize = 10_000;
+
+/// The ingest side's handle: offers signals without ever waiting.
+#[derive(Debug, Clone)]
+pub struct AlertSink {
+    tx: mpsc::Sender<Signal>,
+    dropped: Counter,
+    /// When the oldest drop not yet covered by a scan happened (ms; 0 =
+    /// none): tells the runner to scan storage for what it missed.
+    missed_since_ms: Arc<AtomicI64>,
+    /// Whether a rule is about error events (set by the runner).
+    wanted: Arc<AtomicBool>,
+}
+
+/// The condition kinds that consume error events.
+const ISSUE_KINDS: [&str; 5] = [
+    "new_issue",
+    "regression",
+    "issue_frequency",
+    "error_rate_spike",
+    "new_issue_after_release",
+];
+
+impl AlertSink {
+    /// Offers a signal; when the queue is full it is dropped and counted in
+    /// `lookout_alert_signals_dropped_total`. Returns whether it was queued.
+    pub fn offer(&self, s: Signal) -> bool {
+        match self.tx.try_send(s.clone()) {
+            Ok(()) => true,
+            Err(_) => {
+                self.dropped.inc();
+                let at = s.at().timestamp_millis().max(1);
+                let _ = self.missed_since_ms.compare_exchange(
+                    0,
+                    at,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                false
+            }
+        }
+    }
+}
+
+impl lookout_ingest::EventObserver for AlertSink {
+    fn interested(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+
+    fn stored(&self, project_id: i64, events: Vec<lookout_ingest::EventFacts>) {
+        use lookout_model::errors::Transition;
+        for f in events {
+            let exception_value = f
+                .title
+                .split_once(": ")
+                .map(|(_, v)| v.to_string())
+                .filter(|v| !v.is_empty());
+            self.offer(Signal::Issue(IssueSignal {
+                project_id,
+                project: String::new(),
+                issue_id: f.result.issue_id,
+                at: chrono::DateTime::from_timestamp_millis(f.received_ms).unwrap_or_default(),
+                new_issue: f.result.new_issue,
+                regression: f.result.transition == Transition::Regressed,
+                environment: f.environment,
+                level: f.level,
+                release: f.release,
+                tags: f.tags,
+                title: f.title,
+                top_frame: (!f.culprit.is_empty()).then(|| f.culprit.clone()),
+                culprit: f.culprit,
+                exception_value,
+            }));
+        }
+    }
+}
+
+/// Converts a stored rule's JSON into a [`Rule`] with the row's id.
+pub fn rule_from_row(row: &lookout_storage::AlertRuleRow) -> Result<Rule, String> {
+    let mut r: Rule = serde_json::from_value(row.spec.clone()).map_err(|e| e.to_string())?;
+    r.id = row.id;
+    r.enabled = row.enabled && r.enabled;
+    r.validate()?;
+    Ok(r)
+}
+
+/// The stored row of an alert.
+pub fn alert_row(a: &Alert, now: chrono::DateTime<chrono::Utc>) -> AlertInstanceRow {
+    AlertInstanceRow {
+        id: 0,
+        rule_id: a.key.rule_id,
+        fingerprint: a.key.fingerprint.clone(),
+        state: a.state.as_str().into(),
+        severity: a.severity.as_str().into(),
+        project_id: a.subject.project_id(),
+        active_since: a.active_since,
+        starts_at: a.starts_at,
+        ends_at: a.ends_at,
+        acked_by: a.acknowledged.as_ref().map(|(by, _)| by.clone()),
+        acked_at: a.acknowledged.as_ref().map(|(_, at)| *at),
+        resolved_by: a.resolved_by.clone(),
+        updated_at: now,
+        body: serde_json::to_value(a).unwrap_or_default(),
+    }
+}
+
+fn silence_from_row(row: &lookout_storage::SilenceRow) -> Option<Silence> {
+    let matchers = row
+        .matchers
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Silence {
+        id: row.id,
+        kind: if row.kind == "maintenance" {
+            SilenceKind::Maintenance
+        } else {
+            SilenceKind::Silence
+        },
+        matchers,
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        created_by: row.created_by.clone(),
+        comment: row.comment.clone(),
+    })
+}
+
+/// Owns the engine. One per server.
+#[derive(Debug)]
+pub struct AlertRunner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    engine: Engine,
+    worker: Arc<OutboxWorker>,
+    signals: mpsc::Receiver<Signal>,
+    health: mpsc::Receiver<ChannelHealth>,
+    system_cursor: i64,
+    public_url: String,
+    projects: BTreeMap<i64, String>,
+    channels: HashSet<String>,
+    releases_read_at: Option<chrono::DateTime<chrono::Utc>>,
+    missed_since_ms: Arc<AtomicI64>,
+    wanted: Arc<AtomicBool>,
+}
+
+/// How often releases and deploys are re-read for "new issue after a
+/// release" rules.
+const RELEASES_EVERY: chrono::Duration = chrono::Duration::seconds(30);
+
+impl AlertRunner {
+    /// Loads rules, silences and live alerts from storage. `health` is the
+    /// outbox worker's channel-health receiver.
+    pub async fn load(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        worker: Arc<OutboxWorker>,
+        health: mpsc::Receiver<ChannelHealth>,
+        routes: Route,
+        inhibit: Vec<InhibitRule>,
+        public_url: String,
+    ) -> lookout_storage::Result<(AlertRunner, AlertSink)> {
+        let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
+        let missed_since_ms = Arc::new(AtomicI64::new(0));
+        let wanted = Arc::new(AtomicBool::new(false));
+        let sink = AlertSink {
+            tx,
+            dropped: lookout_metrics::global().counter(
+                "lookout_alert_signals_dropped",
+                "Signals dropped because the alerting queue was full.",
+            ),
+            missed_since_ms: missed_since_ms.clone(),
+            wanted: wanted.clone(),
+        };
+        let mut engine = Engine::new(routes);
+        engine.set_inhibit_rules(inhibit);
+        let mut runner = AlertRunner {
+            store,
+            clock,
+            engine,
+            worker,
+            signals,
+            health,
+            system_cursor: 0,
+            public_url,
+            projects: BTreeMap::new(),
+            channels: HashSet::new(),
+            releases_read_at: None,
+            missed_since_ms,
+            wanted,
+        };
+        runner.reload().await?;
+        let now = runner.clock.now();
+        let live = runner
+            .store
+            .list_alert_instances(AlertInstanceQuery {
+                states: vec!["pending".into(), "firing".into()],
+                projects: None,
+                include_install: true,
+                limit: 100_000,
+            })
+            .await?;
+        let alerts: Vec<Alert> = live
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(r.body).ok())
+            .collect();
+        runner.engine.restore(alerts, now);
+        // At the very first start, history is not news: begin at the end.
+        let mut cursor = runner.store.alert_cursor(SYSTEM_CURSOR).await?;
+        if cursor == 0 {
+            cursor = runner
+                .store
+                .list_system_events(1)
+                .await?
+                .first()
+                .map(|e| e.id)
+                .unwrap_or(0);
+            runner.store.set_alert_cursor(SYSTEM_CURSOR, cursor).await?;
+        }
+        runner.system_cursor = cursor;
+        Ok((runner, sink))
+    }
+
+    /// Re-reads rules, silences, channels and project names (after the
+    /// API or UI changed them).
+    pub async fn reload(&mut self) -> lookout_storage::Result<()> {
+        let now = self.clock.now();
+        let mut channels = HashMap::new();
+        for row in self.store.list_channels().await? {
+            if !row.enabled {
+                continue;
+            }
+            match serde_json::from_value::<ChannelConfig>(row.config.clone()) {
+                Ok(c) => {
+                    channels.insert(row.name.clone(), c);
+                }
+                Err(e) => tracing::warn!(channel = %row.name, error = %e, "channel skipped"),
+            }
+        }
+        self.channels = channels.keys().cloned().collect();
+        self.worker.set_channels(channels);
+        self.reload_projects().await?;
+        let mut rules = Vec::new();
+        for row in self.store.list_alert_rules().await? {
+            match rule_from_row(&row) {
+                Ok(r) => rules.push(r),
+                Err(e) => tracing::warn!(rule = row.id, error = %e, "alert rule skipped"),
+            }
+        }
+        rules.push(Rule::new(
+            CHANNEL_FAILING_RULE,
+            "Notification channel failing",
+            Condition::ChannelFailing,
+            Severity::Critical,
+        ));
+        self.engine.set_rules(rules, now);
+        self.wanted.store(
+            ISSUE_KINDS.iter().any(|k| self.engine.has_condition(k)),
+            Ordering::Relaxed,
+        );
+        let silences = self
+            .store
+            .list_silences(now)
+            .await?
+            .iter()
+            .filter_map(silence_from_row)
+            .collect();
+        self.engine.set_silences(silences);
+        Ok(())
+    }
+
+    async fn reload_projects(&mut self) -> lookout_storage::Result<()> {
+        self.projects = self
+            .store
+            .list_projects()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.slug))
+            .collect();
+        self.releases_read_at = None;
+        self.worker.set_context(RenderContext {
+            public_url: self.public_url.clone(),
+            project_names: self.projects.clone(),
+        });
+        Ok(())
+    }
+
+    /// Read access to the engine (alert list, mute state).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Feeds the latest releases and deploys of every project to the
+    /// engine, when a rule needs them and `RELEASES_EVERY` has passed.
+    async fn refresh_releases(&mut self) -> lookout_storage::Result<()> {
+        let now = self.clock.now();
+        if !self.engine.has_condition("new_issue_after_release")
+            || self
+                .releases_read_at
+                .is_some_and(|t| now - t < RELEASES_EVERY)
+        {
+            return Ok(());
+        }
+        self.releases_read_at = Some(now);
+        let ids: Vec<i64> = self.projects.keys().copied().collect();
+        for project_id in ids {
+            // Newest first; a few are enough to know the latest per
+            // environment.
+            let releases = self.store.list_releases(project_id).await?;
+            for r in releases.iter().take(5).rev() {
+                self.engine
+                    .observe(&Signal::Release(lookout_alert::ReleaseSignal {
+                        project_id,
+                        version: r.version.clone(),
+                        environment: None,
+                        at: r.date_released.unwrap_or(r.created_at),
+                    }));
+                for d in r.deploys.iter().rev() {
+                    self.engine
+                        .observe(&Signal::Release(lookout_alert::ReleaseSignal {
+                            project_id,
+                            version: r.version.clone(),
+                            environment: Some(d.environment.clone()),
+                            at: d.date_finished,
+                        }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After signals were dropped (a full queue), finds in storage the
+    /// issues created or regressed since the first drop and feeds them as
+    /// signals, so new-issue and regression rules miss nothing. (Counts
+    /// for frequency rules are not recovered; environment and tag scopes
+    /// do not match these signals, which carry the issue's facts only.)
+    async fn scan_missed(&mut self) -> lookout_storage::Result<()> {
+        let since_ms = self.missed_since_ms.swap(0, Ordering::AcqRel);
+        if since_ms == 0 {
+            return Ok(());
+        }
+        // A little earlier: the event's own time may precede its drop.
+        let since = chrono::DateTime::from_timestamp_millis(since_ms - 5_000).unwrap_or_default();
+        tracing::warn!(%since, "alert signals were dropped; scanning storage for new and regressed issues");
+        let ids: Vec<i64> = self.projects.keys().copied().collect();
+        for project_id in ids {
+            let slug = self.projects.get(&project_id).cloned().unwrap_or_default();
+            for sort in [
+                lookout_storage::IssueSort::FirstSeen,
+                lookout_storage::IssueSort::LastSeen,
+            ] {
+                let page = self
+                    .store
+                    .list_issues(
+                        project_id,
+                        lookout_storage::IssueQuery {
+                            sort,
+                            limit: 500,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                for i in page.items {
+                    let is_new = i.first_seen >= since;
+                    let regressed = i.is_regression && i.last_seen >= since;
+                    let wanted = match sort {
+                        lookout_storage::IssueSort::FirstSeen => is_new,
+                        _ => regressed && !is_new,
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    let exception_value = i
+                        .title
+                        .split_once(": ")
+                        .map(|(_, v)| v.to_string())
+                        .filter(|v| !v.is_empty());
+                    self.engine.observe(&Signal::Issue(IssueSignal {
+                        project_id,
+                        project: slug.clone(),
+                        issue_id: i.id,
+                        at: if is_new { i.first_seen } else { i.last_seen },
+                        new_issue: is_new,
+                        regression: !is_new,
+                        environment: None,
+                        level: i.level.clone(),
+                        release: i.last_release.clone(),
+                        tags: Vec::new(),
+                        title: i.title.clone(),
+                        top_frame: (!i.culprit.is_empty()).then(|| i.culprit.clone()),
+                        culprit: i.culprit.clone(),
+                        exception_value,
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One round: takes queued signals and new system events, ticks, and
+    /// writes the outcome. Returns how many notifications were queued.
+    pub async fn step(&mut self) -> lookout_storage::Result<usize> {
+        self.refresh_releases().await?;
+        while let Ok(mut s) = self.signals.try_recv() {
+            if let Signal::Issue(i) = &mut s {
+                if !self.projects.contains_key(&i.project_id) {
+                    self.reload_projects().await?;
+                }
+                if let Some(slug) = self.projects.get(&i.project_id) {
+                    i.project = slug.clone();
+                }
+            }
+            self.engine.observe(&s);
+        }
+        self.scan_missed().await?;
+        while let Ok(h) = self.health.try_recv() {
+            self.engine.observe(&Signal::Channel(h));
+        }
+        let events = self
+            .store
+            .system_events_after(self.system_cursor, 1000)
+            .await?;
+        let mut cursor = self.system_cursor;
+        for e in events {
+            cursor = cursor.max(e.id);
+            self.engine.observe(&Signal::System(SystemSignal {
+                kind: e.kind,
+                message: e.message,
+                at: e.at,
+            }));
+        }
+        let now = self.clock.now();
+        let out = self.engine.tick(now);
+        let mut items = Vec::new();
+        for n in &out.notifications {
+            let payload = serde_json::to_value(n).unwrap_or_default();
+            // Routes may name channels that are not set up (the default
+            // tree names `telegram` and `email`): those are skipped, and a
+            // notification left with none goes to the log.
+            let mut receivers: Vec<&String> = n
+                .receivers
+                .iter()
+                .filter(|r| r.as_str() == LOG_CHANNEL || self.channels.contains(*r))
+                .collect();
+            let log = LOG_CHANNEL.to_string();
+            if receivers.is_empty() {
+                receivers.push(&log);
+            }
+            for r in receivers {
+                items.push(NewOutboxItem {
+                    idempotency_key: n.idempotency_key(r),
+                    channel: r.clone(),
+                    payload: payload.clone(),
+                    not_before: now,
+                });
+            }
+        }
+        if !items.is_empty() {
+            self.store.enqueue_outbox(items, now).await?;
+            self.worker.wake();
+        }
+        let mut upserts = Vec::new();
+        let mut discards = Vec::new();
+        for c in out.changes {
+            match c {
+                AlertChange::Upsert(a) => upserts.push(alert_row(&a, now)),
+                AlertChange::Discard(k) => discards.push((k.rule_id, k.fingerprint)),
+            }
+        }
+        if !upserts.is_empty() || !discards.is_empty() {
+            self.store.save_alert_instances(upserts, discards).await?;
+        }
+        if cursor != self.system_cursor {
+            self.store.set_alert_cursor(SYSTEM_CURSOR, cursor).await?;
+            self.system_cursor = cursor;
+        }
+        Ok(out.notifications.len())
+    }
+
+    /// Ticks every `period` until `shutdown` turns true.
+    pub async fn run(mut self, period: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.step().await {
+                tracing::warn!(error = %e, "alert evaluation failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("alert engine stopped");
+    }
+
+    /// Firing alerts (for tests and the UI).
+    pub fn firing(&self) -> Vec<&Alert> {
+        self.engine
+            .alerts()
+            .filter(|a| a.state == AlertState::Firing)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

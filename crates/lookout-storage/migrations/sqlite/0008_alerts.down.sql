@@ -1,0 +1,16 @@
+DROP TABLE alert_cursors;
+DROP TABLE alert_breakers;
+DROP INDEX alert_deliveries_by_at;
+DROP INDEX alert_deliveries_by_outbox;
+DROP TABLE alert_deliveries;
+DROP INDEX alert_outbox_by_created;
+DROP INDEX alert_outbox_due;
+DROP TABLE alert_outbox;
+DROP TABLE alert_channels;
+DROP INDEX alert_silences_by_end;
+DROP TABLE alert_silences;
+DROP INDEX alert_instances_by_project;
+DROP INDEX alert_instances_live;
+DROP INDEX alert_instances_identity;
+DROP TABLE alert_instances;
+DROP TABLE alert_rules;

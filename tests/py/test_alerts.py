@@ -1,0 +1,138 @@
+"""Alerting end to end (issue #6): the real sentry-sdk raises a new error,
+and a Telegram Bot API emulator (a loopback HTTP server started here)
+receives the message, in HTML with the issue's details and its buttons.
+
+Rules and channels come from ``lookout.toml`` (alerts as code); the
+emulator's address is the channel's ``api_base_url``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sentry_sdk
+
+from conftest import eventually
+
+
+class TelegramEmulator:
+    """Records Bot API calls and answers ``{"ok": true, ...}``."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+        self._lock = threading.Lock()
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with emulator._lock:
+                    emulator.calls.append({"path": self.path, "body": body})
+                    n = len(emulator.calls)
+                out = json.dumps({"ok": True, "result": {"message_id": n}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def messages(self) -> list[dict]:
+        with self._lock:
+            return [c for c in self.calls if c["path"].endswith("/sendMessage")]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def telegram():
+    t = TelegramEmulator()
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def server(make_server, telegram, tmp_path):
+    """A server whose lookout.toml sends high alerts to the emulator fast."""
+    config = tmp_path / "lookout.toml"
+    config.write_text(
+        f"""
+[[alerts.rules]]
+name = "New error"
+severity = "high"
+condition = {{ kind = "new_issue" }}
+
+[alerts.routes]
+receivers = ["log"]
+group_wait = "1s"
+[[alerts.routes.routes]]
+matchers = ["severity=high"]
+receivers = ["telegram"]
+
+[alerts.channels.telegram]
+kind = "telegram"
+bot_token = "123456:TEST-TOKEN"
+chat_id = "-1001234567890"
+message_thread_id = 7
+api_base_url = "{telegram.url}"
+"""
+    )
+    return make_server(extra_env={"LOOKOUT_CONFIG": str(config)})
+
+
+def verify_user(users, user_id):
+    return users[user_id]
+
+
+def test_a_new_error_from_sentry_sdk_reaches_telegram_with_buttons(server, project, sentry, telegram, api):
+    sentry.init(project)
+    try:
+        verify_user({}, "u-<42>&co")
+    except KeyError as exc:
+        sentry_sdk.capture_exception(exc)
+    sentry.flush()
+
+    def sent():
+        m = telegram.messages()
+        assert m, "no sendMessage yet"
+        return m
+
+    # group_wait is 1 s here; the tick and the outbox poll add at most 1.5 s.
+    msgs = eventually(sent, timeout=10)
+    assert len(msgs) == 1
+    call = msgs[0]
+    assert call["path"] == "/bot123456:TEST-TOKEN/sendMessage"
+    body = call["body"]
+    assert body["chat_id"] == -1001234567890
+    assert body["message_thread_id"] == 7
+    assert body["parse_mode"] == "HTML"
+
+    status, issues = api.get(f"/api/v1/projects/{project.id}/issues")
+    assert status == 200, issues
+    items = issues["items"] if isinstance(issues, dict) else issues
+    issue_id = items[0]["id"]
+    text = body["text"]
+    assert text.startswith("🟠 <b>[FIRING:1] New error · shop (high)</b>\n"), text
+    assert "Environment: test\n" in text
+    # The exception value, escaped for Telegram's HTML.
+    assert "KeyError: 'u-&lt;42&gt;&amp;co'" in text, text
+    assert "<code>at verify_user in test_alerts</code>" in text, text
+    assert f'<a href="{server.base_url}/issues/{issue_id}">' in text, text
+    assert "1 matching event, since " in text
+
+    buttons = body["reply_markup"]["inline_keyboard"][0]
+    assert [b["text"] for b in buttons] == ["Acknowledge", "Resolve", "Silence 1 h"]
+    ref = buttons[0]["callback_data"].split(":", 1)[1]
+    assert [b["callback_data"] for b in buttons] == [f"ack:{ref}", f"res:{ref}", f"sil1h:{ref}"]
