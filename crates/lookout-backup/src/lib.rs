@@ -392,7 +392,7 @@ struct PacedFile {
 }
 
 /// How much a backup writes between two write-backs.
-const PACE_BYTES: u64 = 32 * 1024 * 1024;
+const PACE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl PacedFile {
     fn new(file: File) -> Self {
