@@ -23,6 +23,7 @@ struct Inner {
     login_limiter: crate::ui::session::LoginLimiter,
     ops: crate::ops::Ops,
     monitoring: Arc<crate::monitoring::Monitoring>,
+    alerts: crate::alerting::control::AlertControl,
 }
 
 impl AppState {
@@ -56,6 +57,7 @@ impl AppState {
                 login_limiter: Default::default(),
                 ops: Default::default(),
                 monitoring,
+                alerts: Default::default(),
             }),
         }
     }
@@ -83,6 +85,11 @@ impl AppState {
     pub fn monitoring(&self) -> &Arc<crate::monitoring::Monitoring> {
         &self.inner.monitoring
     }
+    /// The alert engine's control handle (issue #6).
+    pub fn alerts(&self) -> &crate::alerting::control::AlertControl {
+        &self.inner.alerts
+    }
+
     /// Seconds since the server started.
     pub fn uptime_seconds(&self) -> f64 {
         self.inner.started.elapsed().as_secs_f64()

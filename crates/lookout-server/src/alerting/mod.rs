@@ -5,8 +5,10 @@
 //! `lookout-alert`; this module sends, records and retries.
 
 pub mod channels;
+pub mod control;
 pub mod outbox;
 pub mod runner;
+pub mod test_message;
 
 #[cfg(test)]
 pub(crate) mod emulator;
@@ -78,7 +80,8 @@ pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::
             }
         };
         state.ingestor().set_observer(Arc::new(sink));
-        let engine = tokio::spawn(runner.run(TICK, shutdown.clone()));
+        let commands = state.alerts().connect(worker.clone());
+        let engine = tokio::spawn(runner.with_commands(commands).run(TICK, shutdown.clone()));
         worker.run(shutdown).await;
         let _ = engine.await;
     })

@@ -121,6 +121,11 @@ impl OutboxWorker {
         *self.ctx.write() = ctx;
     }
 
+    /// The senders (a channel's "send test" shares their pacing).
+    pub fn senders(&self) -> &Arc<Senders> {
+        &self.senders
+    }
+
     /// Something was enqueued: look now rather than at the next poll.
     pub fn wake(&self) {
         self.wake.notify_one();

@@ -11,6 +11,7 @@
 //! notified) would then never send it.
 
 use super::channels::ChannelConfig;
+use super::control::{Command, ControlError};
 use super::outbox::LOG_CHANNEL;
 use super::outbox::OutboxWorker;
 use lookout_alert::render::RenderContext;
@@ -177,6 +178,7 @@ pub struct AlertRunner {
     releases_read_at: Option<chrono::DateTime<chrono::Utc>>,
     missed_since_ms: Arc<AtomicI64>,
     wanted: Arc<AtomicBool>,
+    commands: Option<mpsc::Receiver<Command>>,
 }
 
 /// How often releases and deploys are re-read for "new issue after a
@@ -223,6 +225,7 @@ impl AlertRunner {
             releases_read_at: None,
             missed_since_ms,
             wanted,
+            commands: None,
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -512,8 +515,94 @@ impl AlertRunner {
         Ok(out.notifications.len())
     }
 
-    /// Ticks every `period` until `shutdown` turns true.
+    /// Takes commands from an [`super::control::AlertControl`].
+    pub fn with_commands(mut self, commands: mpsc::Receiver<Command>) -> AlertRunner {
+        self.commands = Some(commands);
+        self
+    }
+
+    /// Carries out one command, then persists what it changed.
+    pub async fn handle(&mut self, c: Command) {
+        match c {
+            Command::Reload => {
+                if let Err(e) = self.reload().await {
+                    tracing::warn!(error = %e, "cannot reload alert rules");
+                }
+            }
+            Command::IssueResolved {
+                project_id,
+                issue_id,
+            } => {
+                self.engine.observe(&Signal::IssueResolved {
+                    project_id,
+                    issue_id,
+                    at: self.clock.now(),
+                });
+            }
+            Command::Acknowledge {
+                alert_id,
+                by,
+                reply,
+            } => {
+                let r = self.act(alert_id, &by, true).await;
+                let _ = reply.send(r);
+                return;
+            }
+            Command::Resolve {
+                alert_id,
+                by,
+                reply,
+            } => {
+                let r = self.act(alert_id, &by, false).await;
+                let _ = reply.send(r);
+                return;
+            }
+        }
+        if let Err(e) = self.step().await {
+            tracing::warn!(error = %e, "alert evaluation failed");
+        }
+    }
+
+    /// Acknowledges (`ack`) or resolves an alert by its row id and returns
+    /// the stored row afterwards.
+    async fn act(
+        &mut self,
+        alert_id: i64,
+        by: &str,
+        ack: bool,
+    ) -> Result<AlertInstanceRow, ControlError> {
+        let storage = |e: lookout_storage::StorageError| ControlError::Storage(e.to_string());
+        let row = self
+            .store
+            .get_alert_instance(alert_id)
+            .await
+            .map_err(storage)?
+            .ok_or(ControlError::NoSuchAlert(alert_id))?;
+        let key = lookout_alert::AlertKey {
+            rule_id: row.rule_id,
+            fingerprint: row.fingerprint.clone(),
+        };
+        let now = self.clock.now();
+        let live = if ack {
+            self.engine.acknowledge(&key, by, now)
+        } else {
+            self.engine.resolve(&key, by, now)
+        };
+        if live.is_none() {
+            return Err(ControlError::AlreadyResolved(alert_id));
+        }
+        self.step().await.map_err(storage)?;
+        self.store
+            .get_alert_instance(alert_id)
+            .await
+            .map_err(storage)?
+            .ok_or(ControlError::NoSuchAlert(alert_id))
+    }
+
+    /// Ticks every `period` until `shutdown` turns true, carrying out
+    /// commands as they come.
     pub async fn run(mut self, period: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut commands = self.commands.take();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -521,9 +610,17 @@ impl AlertRunner {
             if let Err(e) = self.step().await {
                 tracing::warn!(error = %e, "alert evaluation failed");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = shutdown.changed() => {}
+            let sleep = tokio::time::sleep(period);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    _ = shutdown.changed() => break,
+                    c = recv(&mut commands) => match c {
+                        Some(c) => self.handle(c).await,
+                        None => commands = None,
+                    },
+                }
             }
         }
         tracing::info!("alert engine stopped");
@@ -535,6 +632,14 @@ impl AlertRunner {
             .alerts()
             .filter(|a| a.state == AlertState::Firing)
             .collect()
+    }
+}
+
+/// The next command, or never when there is no command channel.
+async fn recv(c: &mut Option<mpsc::Receiver<Command>>) -> Option<Command> {
+    match c {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

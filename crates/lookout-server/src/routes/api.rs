@@ -258,6 +258,7 @@ pub async fn patch_issue(
             },
         )
         .await?;
+    state.alerts().issue_status_changed(&issue).await;
     Ok(Json(serde_json::to_value(issue).unwrap_or_default()))
 }
 

@@ -101,7 +101,7 @@ pub async fn bulk_set_status(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(state
+    let issues = state
         .store()
         .set_issues_status(
             ids,
@@ -111,7 +111,11 @@ pub async fn bulk_set_status(
                 ignore_until: None,
             },
         )
-        .await?)
+        .await?;
+    for i in &issues {
+        state.alerts().issue_status_changed(i).await;
+    }
+    Ok(issues)
 }
 
 /// `POST /api/v1/projects/{id}/issues/bulk`: `{"ids": [..], "status": ..}`

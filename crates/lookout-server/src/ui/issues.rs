@@ -503,7 +503,10 @@ pub async fn issue_status(
         )
         .await
     {
-        Ok(_) => Redirect::to(&format!("/issues/{id}")).into_response(),
+        Ok(issue) => {
+            state.alerts().issue_status_changed(&issue).await;
+            Redirect::to(&format!("/issues/{id}")).into_response()
+        }
         Err(lookout_storage::StorageError::NotFound(_)) => not_found("Issue"),
         Err(e) => server_error(e),
     }
