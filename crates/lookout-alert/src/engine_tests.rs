@@ -456,6 +456,7 @@ fn monitor_kinds_follow_state_changes() {
         MonitorState::Down,
         MonitorCause::HeartbeatMissed {
             expected_at: t(190),
+            detail: None,
         },
     ));
     // Another monitor of the project: its certificate expires soon.
@@ -483,6 +484,43 @@ fn monitor_kinds_follow_state_changes() {
         names.contains(&"heartbeat") && names.contains(&"tls"),
         "{names:?}"
     );
+    let tls_state = |e: &Engine| {
+        e.alerts()
+            .find(|a| a.rule_name == "tls")
+            .map(|a| a.state)
+            .unwrap()
+    };
+    // That monitor goes down and up for another reason: the certificate
+    // alert is untouched.
+    let other = |at, from, to, cause| match monitor(at, from, to, cause) {
+        Signal::Monitor(m) => Signal::Monitor(MonitorStateChanged { monitor_id: 4, ..m }),
+        _ => unreachable!(),
+    };
+    e.observe(&other(
+        210,
+        MonitorState::Degraded,
+        MonitorState::Down,
+        MonitorCause::Timeout { after_ms: 5000 },
+    ));
+    e.observe(&other(
+        220,
+        MonitorState::Down,
+        MonitorState::Up,
+        MonitorCause::Recovered,
+    ));
+    e.tick(t(221));
+    assert_eq!(tls_state(&e), AlertState::Firing);
+    // A renewed certificate (a reading with many days left) resolves it.
+    e.observe(&other(
+        300,
+        MonitorState::Up,
+        MonitorState::Up,
+        MonitorCause::TlsExpiring {
+            expires_at: t(90 * 86_400),
+            days_left: 90,
+        },
+    ));
+    assert_eq!(tls_state(&e), AlertState::Resolved);
 }
 
 #[test]

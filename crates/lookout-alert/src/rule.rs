@@ -326,10 +326,13 @@ impl Condition {
                         m.to == MonitorState::Down
                             && matches!(m.cause, MonitorCause::HeartbeatMissed { .. })
                     }
-                    Condition::TlsExpiring { days } => matches!(
-                        m.cause,
-                        MonitorCause::TlsExpiring { days_left, .. } if days_left <= *days
-                    ),
+                    // Only certificate readings speak about certificates:
+                    // a monitor going down and up again neither raises nor
+                    // clears a certificate alert.
+                    Condition::TlsExpiring { days } => match m.cause {
+                        MonitorCause::TlsExpiring { days_left, .. } => days_left <= *days,
+                        _ => return None,
+                    },
                     Condition::MonitorRecovered => {
                         if m.to == MonitorState::Up
                             && matches!(m.from, MonitorState::Down | MonitorState::Degraded)

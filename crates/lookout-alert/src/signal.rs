@@ -142,6 +142,10 @@ pub enum MonitorCause {
     HeartbeatMissed {
         /// When it was due.
         expected_at: DateTime<Utc>,
+        /// The monitor's own account (schedule, grace, last ping), when
+        /// it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// The TLS certificate expires soon.
     TlsExpiring {
@@ -170,7 +174,10 @@ impl MonitorCause {
             MonitorCause::Condition { condition, actual } => {
                 format!("condition `{condition}` failed (actual: {actual})")
             }
-            MonitorCause::HeartbeatMissed { expected_at } => {
+            MonitorCause::HeartbeatMissed {
+                detail: Some(d), ..
+            } => d.clone(),
+            MonitorCause::HeartbeatMissed { expected_at, .. } => {
                 format!(
                     "heartbeat missed (expected by {})",
                     expected_at.format("%Y-%m-%d %H:%M:%S UTC")

@@ -25,6 +25,17 @@ pub struct PingTimes {
     pub last_start: Option<DateTime<Utc>>,
 }
 
+/// How a missed-ping cause begins.
+const MISSED: &str = "missed ping: ";
+/// What an overrun cause says.
+const OVERRUN: &str = " still in progress after its max runtime of ";
+
+/// Whether a state change's cause (in words) is a heartbeat lapse (a
+/// missed ping or an overrun run) rather than a failure the job reported.
+pub fn is_lapse(cause: &str) -> bool {
+    cause.starts_with(MISSED) || cause.contains(OVERRUN)
+}
+
 /// A failure the clock has revealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lapse {
@@ -66,7 +77,7 @@ pub fn evaluate(c: &Compiled, t: &PingTimes, now: DateTime<Utc>) -> Option<Lapse
             return Some(Lapse {
                 deadline,
                 cause: format!(
-                    "run started at {} still in progress after its max runtime of {}",
+                    "run started at {}{OVERRUN}{}",
                     start.format("%Y-%m-%d %H:%M:%S UTC"),
                     human(max as i64)
                 ),
@@ -94,7 +105,7 @@ pub fn evaluate(c: &Compiled, t: &PingTimes, now: DateTime<Utc>) -> Option<Lapse
     Some(Lapse {
         deadline,
         cause: format!(
-            "missed ping: expected by {} ({schedule}, grace {}); {last}",
+            "{MISSED}expected by {} ({schedule}, grace {}); {last}",
             expected.format("%Y-%m-%d %H:%M:%S UTC"),
             human(c.spec.grace_secs.unwrap_or(DEFAULT_GRACE_SECS) as i64)
         ),
@@ -147,6 +158,8 @@ mod tests {
         let lapse = evaluate(&c, &times, clock.now()).expect("late");
         assert!(lapse.cause.contains("every 5 min"), "{}", lapse.cause);
         assert!(lapse.cause.contains("grace 1 min"), "{}", lapse.cause);
+        assert!(is_lapse(&lapse.cause), "{}", lapse.cause);
+        assert!(!is_lapse("job reported failure (exit 1)"));
     }
 
     #[test]
@@ -165,6 +178,7 @@ mod tests {
             "{}",
             lapse.cause
         );
+        assert!(is_lapse(&lapse.cause), "{}", lapse.cause);
         // Finished in time: fine.
         let done = PingTimes {
             last_ping: Some(t0 + Duration::seconds(30)),

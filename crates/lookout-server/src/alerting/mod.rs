@@ -6,6 +6,7 @@
 
 pub mod channels;
 pub mod control;
+pub mod monitor_feed;
 pub mod outbox;
 pub mod runner;
 pub mod test_message;

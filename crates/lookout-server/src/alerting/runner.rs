@@ -12,6 +12,7 @@
 
 use super::channels::ChannelConfig;
 use super::control::{Command, ControlError};
+use super::monitor_feed;
 use super::outbox::LOG_CHANNEL;
 use super::outbox::OutboxWorker;
 use lookout_alert::render::RenderContext;
@@ -28,6 +29,13 @@ use tokio::sync::{mpsc, watch};
 
 /// The cursor over the system-events table.
 const SYSTEM_CURSOR: &str = "system_events";
+
+/// The cursor over the monitors' state changes.
+const MONITOR_CURSOR: &str = "monitor_events";
+
+/// How often monitors' certificate readings are fed to the engine (when a
+/// rule watches certificates).
+const CERTIFICATES_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 /// The id of the built-in "channel keeps failing" rule.
 pub const CHANNEL_FAILING_RULE: i64 = -1;
@@ -179,6 +187,10 @@ pub struct AlertRunner {
     missed_since_ms: Arc<AtomicI64>,
     wanted: Arc<AtomicBool>,
     commands: Option<mpsc::Receiver<Command>>,
+    monitor_cursor: i64,
+    /// Monitor kinds by id (a heartbeat's lapse is a missed heartbeat).
+    monitor_kinds: HashMap<i64, String>,
+    certificates_read_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How often releases and deploys are re-read for "new issue after a
@@ -226,6 +238,9 @@ impl AlertRunner {
             missed_since_ms,
             wanted,
             commands: None,
+            monitor_cursor: 0,
+            monitor_kinds: HashMap::new(),
+            certificates_read_at: None,
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -256,6 +271,22 @@ impl AlertRunner {
             runner.store.set_alert_cursor(SYSTEM_CURSOR, cursor).await?;
         }
         runner.system_cursor = cursor;
+        let mut cursor = runner.store.alert_cursor(MONITOR_CURSOR).await?;
+        if cursor == 0 {
+            // Likewise for monitors: their past changes are not news.
+            loop {
+                let page = runner.store.monitor_events_after(cursor, 1000).await?;
+                match page.last() {
+                    Some(e) => cursor = e.id,
+                    None => break,
+                }
+            }
+            runner
+                .store
+                .set_alert_cursor(MONITOR_CURSOR, cursor)
+                .await?;
+        }
+        runner.monitor_cursor = cursor;
         Ok((runner, sink))
     }
 
@@ -367,6 +398,54 @@ impl AlertRunner {
         Ok(())
     }
 
+    /// Feeds monitors' recorded state changes (in id order, after the
+    /// durable cursor) and, every `CERTIFICATES_EVERY` when a rule watches
+    /// certificates, their certificate readings.
+    async fn feed_monitors(&mut self) -> lookout_storage::Result<()> {
+        let events = self
+            .store
+            .monitor_events_after(self.monitor_cursor, 1000)
+            .await?;
+        let mut cursor = self.monitor_cursor;
+        for e in events {
+            cursor = cursor.max(e.id);
+            if !self.monitor_kinds.contains_key(&e.monitor_id) {
+                self.monitor_kinds = self
+                    .store
+                    .list_monitors(None)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.id, m.kind))
+                    .collect();
+            }
+            let kind = self
+                .monitor_kinds
+                .get(&e.monitor_id)
+                .map(String::as_str)
+                .unwrap_or("");
+            let signal = monitor_feed::signal_of(&e, kind);
+            self.engine.observe(&Signal::Monitor(signal));
+        }
+        if cursor != self.monitor_cursor {
+            self.store.set_alert_cursor(MONITOR_CURSOR, cursor).await?;
+            self.monitor_cursor = cursor;
+        }
+        let now = self.clock.now();
+        if self.engine.has_condition("tls_expiring")
+            && self
+                .certificates_read_at
+                .is_none_or(|t| now - t >= CERTIFICATES_EVERY)
+        {
+            self.certificates_read_at = Some(now);
+            for m in self.store.list_monitors(None).await? {
+                if let Some(r) = monitor_feed::certificate_reading(&m, now) {
+                    self.engine.observe(&Signal::Monitor(r));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// After signals were dropped (a full queue), finds in storage the
     /// issues created or regressed since the first drop and feeds them as
     /// signals, so new-issue and regression rules miss nothing. (Counts
@@ -467,6 +546,7 @@ impl AlertRunner {
                 at: e.at,
             }));
         }
+        self.feed_monitors().await?;
         let now = self.clock.now();
         let out = self.engine.tick(now);
         let mut items = Vec::new();

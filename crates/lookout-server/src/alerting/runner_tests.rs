@@ -380,3 +380,278 @@ async fn issues_whose_signals_were_dropped_are_found_by_a_scan() {
         results[0].issue_id.to_string()
     );
 }
+
+/// A monitor's recorded state change (as the monitoring engine writes it).
+async fn monitor_change(
+    store: &Arc<dyn Store>,
+    monitor_id: i64,
+    at: DateTime<Utc>,
+    from: &str,
+    to: &str,
+    cause: &str,
+) {
+    let mut state = lookout_storage::MonitorState::pending(at);
+    state.status = to.into();
+    store
+        .record_check(lookout_storage::CheckRecord {
+            monitor_id,
+            at,
+            result: None,
+            state,
+            change: Some(lookout_storage::StateChange {
+                from: from.into(),
+                to: to.into(),
+                cause: cause.into(),
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn monitor_changes_and_certificate_readings_fire_and_resolve_monitor_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    let (project, _) = store
+        .create_project(lookout_storage::NewProject {
+            name: "shop".into(),
+        })
+        .await
+        .unwrap();
+    let new = |slug: &str, kind: &str| lookout_storage::NewMonitor {
+        project_id: project.id,
+        slug: slug.into(),
+        name: format!("{slug} job"),
+        kind: kind.into(),
+        spec: serde_json::json!({"kind": kind, "url": "https://shop.example/"}),
+        source: "api".into(),
+        ping_token: None,
+    };
+    let nightly = store
+        .create_monitor(new("nightly", "heartbeat"))
+        .await
+        .unwrap();
+    let site = store.create_monitor(new("site", "http")).await.unwrap();
+    // A change recorded before alerting first started is history.
+    monitor_change(&store, site.id, t(-50), "pending", "down", "HTTP 500").await;
+    for (name, kind) in [
+        (
+            "Heartbeat missed",
+            serde_json::json!({"kind": "heartbeat_missed"}),
+        ),
+        ("Monitor down", serde_json::json!({"kind": "monitor_down"})),
+        (
+            "Certificate",
+            serde_json::json!({"kind": "tls_expiring", "days": 14}),
+        ),
+    ] {
+        rule(
+            &store,
+            serde_json::json!({"name": name, "severity": "high", "condition": kind}),
+        )
+        .await;
+    }
+    let (mut r, _sink, worker) = runner(&store, &clock, &emu).await;
+    r.step().await.unwrap();
+    assert!(r.firing().is_empty(), "old changes are not news");
+
+    // The job's ping is missed; the job itself reporting failure is not a
+    // missed heartbeat, but the site going down is "down".
+    clock.set(t(1));
+    monitor_change(
+        &store,
+        nightly.id,
+        t(1),
+        "up",
+        "down",
+        "missed ping: expected by 2023-11-14 22:13:00 UTC (every 5 min, grace 1 min); last ping …",
+    )
+    .await;
+    monitor_change(&store, site.id, t(1), "down", "up", "HTTP 200").await;
+    monitor_change(
+        &store,
+        site.id,
+        t(2),
+        "up",
+        "down",
+        "HTTP status 502, expected 2xx",
+    )
+    .await;
+    // The site's last check saw a certificate that expires in 5 days.
+    let mut state = store.get_monitor(site.id).await.unwrap().unwrap().state;
+    state.last_details = Some(serde_json::json!({
+        "certificate_expires_at": (t(2) + Duration::days(5) + Duration::hours(1)).to_rfc3339()
+    }));
+    store
+        .record_check(lookout_storage::CheckRecord {
+            monitor_id: site.id,
+            at: t(2),
+            result: None,
+            state,
+            change: None,
+        })
+        .await
+        .unwrap();
+    clock.set(t(2));
+    r.step().await.unwrap();
+    let firing = |r: &AlertRunner| {
+        let mut v: Vec<(String, String)> = r
+            .firing()
+            .iter()
+            .map(|a| (a.rule_name.clone(), a.annotations["cause"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    // "Monitor down" speaks of every monitor, the job's too.
+    let now = firing(&r);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert_eq!(now[0].0, "Heartbeat missed");
+    assert!(
+        now[0].1.starts_with("missed ping: expected by"),
+        "{}",
+        now[0].1
+    );
+    assert_eq!(
+        now[1],
+        (
+            "Monitor down".to_string(),
+            "HTTP status 502, expected 2xx".to_string()
+        )
+    );
+    assert_eq!(now[2].0, "Monitor down");
+    assert!(now[2].1.starts_with("missed ping"), "{}", now[2].1);
+    clock.set(t(12));
+    r.step().await.unwrap();
+    worker.run_once().await.unwrap();
+    let bodies: Vec<serde_json::Value> = emu.requests().iter().map(|q| q.json()).collect();
+    assert_eq!(bodies.len(), 2, "one message per rule's group");
+    let down = bodies.iter().find(|b| b["rule"] == "Monitor down").unwrap();
+    let monitors: Vec<&str> = down["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["monitor"].as_str().unwrap())
+        .collect();
+    assert!(monitors.contains(&"site job"), "{down}");
+    // Certificate readings are taken once a minute (the first at t=0).
+    clock.set(t(61));
+    r.step().await.unwrap();
+    let now = firing(&r);
+    assert_eq!(now.len(), 4, "{now:?}");
+    assert_eq!(now[0].0, "Certificate");
+    assert!(now[0].1.contains("expires in 5 days"), "{}", now[0].1);
+
+    // The site recovers: "down" resolves; the certificate alert stays
+    // until a reading shows a renewed certificate.
+    monitor_change(&store, site.id, t(80), "down", "up", "HTTP 200").await;
+    clock.set(t(80));
+    r.step().await.unwrap();
+    let names: Vec<String> = firing(&r).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        vec!["Certificate", "Heartbeat missed", "Monitor down"]
+    );
+    let mut state = store.get_monitor(site.id).await.unwrap().unwrap().state;
+    state.last_details = Some(serde_json::json!({
+        "certificate_expires_at": (t(80) + Duration::days(80)).to_rfc3339()
+    }));
+    store
+        .record_check(lookout_storage::CheckRecord {
+            monitor_id: site.id,
+            at: t(85),
+            result: None,
+            state,
+            change: None,
+        })
+        .await
+        .unwrap();
+    clock.set(t(100));
+    r.step().await.unwrap();
+    assert_eq!(firing(&r).len(), 3, "not read again before a minute");
+    clock.set(t(121));
+    r.step().await.unwrap();
+    let names: Vec<String> = firing(&r).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["Heartbeat missed", "Monitor down"]);
+}
+
+#[tokio::test]
+async fn commands_acknowledge_and_resolve_by_row_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    rule(
+        &store,
+        serde_json::json!({"name": "Backup failed", "severity": "critical",
+                           "condition": {"kind": "backup_failed"}}),
+    )
+    .await;
+    let (mut r, _sink, _worker) = runner(&store, &clock, &emu).await;
+    store
+        .record_system_event(SystemEvent {
+            id: 0,
+            at: t(1),
+            kind: "backup.failed".into(),
+            severity: lookout_storage::Severity::High,
+            message: "disk full".into(),
+            details: None,
+        })
+        .await
+        .unwrap();
+    clock.set(t(1));
+    r.step().await.unwrap();
+    let row = store
+        .list_alert_instances(AlertInstanceQuery {
+            states: vec!["firing".into()],
+            projects: None,
+            include_install: true,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    r.handle(Command::Acknowledge {
+        alert_id: row.id,
+        by: "ann@example.com".into(),
+        reply: tx,
+    })
+    .await;
+    let acked = rx.await.unwrap().unwrap();
+    assert_eq!(acked.acked_by.as_deref(), Some("ann@example.com"));
+    assert_eq!(acked.state, "firing");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    r.handle(Command::Resolve {
+        alert_id: row.id,
+        by: "bob@example.com".into(),
+        reply: tx,
+    })
+    .await;
+    let resolved = rx.await.unwrap().unwrap();
+    assert_eq!(resolved.state, "resolved");
+    assert_eq!(resolved.resolved_by.as_deref(), Some("bob@example.com"));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    r.handle(Command::Resolve {
+        alert_id: row.id,
+        by: "bob@example.com".into(),
+        reply: tx,
+    })
+    .await;
+    assert_eq!(
+        rx.await.unwrap(),
+        Err(ControlError::AlreadyResolved(row.id))
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    r.handle(Command::Acknowledge {
+        alert_id: 999,
+        by: "x".into(),
+        reply: tx,
+    })
+    .await;
+    assert_eq!(rx.await.unwrap(), Err(ControlError::NoSuchAlert(999)));
+}
