@@ -392,6 +392,41 @@ fn backup_failed_fires_and_the_next_success_resolves() {
     assert_eq!(sent[0].1.kind, NotificationKind::Resolved);
 }
 
+#[test]
+fn storage_damage_and_low_disk_hold_until_their_all_clear() {
+    let damaged = Rule::new(6, "Storage damaged", Condition::StorageDamaged, Severity::Critical);
+    let disk = Rule::new(7, "Disk low", Condition::DiskLow, Severity::High);
+    let mut e = engine_with(vec![damaged, disk]);
+    let sys = |kind: &str, message: &str, at: i64| {
+        Signal::System(SystemSignal {
+            kind: kind.into(),
+            message: message.into(),
+            at: t(at),
+        })
+    };
+    // An all-clear with nothing active, and unrelated events, do nothing.
+    e.observe(&sys("disk.ok", "fine", 0));
+    e.observe(&sys("backup.failed", "x", 0));
+    assert_eq!(e.alerts().count(), 0);
+    e.observe(&sys("disk.low", "900 MB free, below 1 GB", 1));
+    e.observe(&sys("integrity.failed", "page 7: btree damaged", 1));
+    let firing: Vec<(&str, &str)> = e
+        .alerts()
+        .filter(|a| a.state == AlertState::Firing)
+        .map(|a| (a.rule_name.as_str(), a.annotations["cause"].as_str()))
+        .collect();
+    assert_eq!(firing.len(), 2, "{firing:?}");
+    assert!(firing.contains(&("Disk low", "900 MB free, below 1 GB")));
+    assert!(firing.contains(&("Storage damaged", "page 7: btree damaged")));
+    e.observe(&sys("disk.ok", "5 GB free", 10));
+    let states: Vec<(&str, AlertState)> = e
+        .alerts()
+        .map(|a| (a.rule_name.as_str(), a.state))
+        .collect();
+    assert!(states.contains(&("Disk low", AlertState::Resolved)), "{states:?}");
+    assert!(states.contains(&("Storage damaged", AlertState::Firing)), "{states:?}");
+}
+
 fn monitor(at: i64, from: MonitorState, to: MonitorState, cause: MonitorCause) -> Signal {
     Signal::Monitor(MonitorStateChanged {
         project_id: 1,

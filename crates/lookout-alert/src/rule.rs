@@ -182,6 +182,12 @@ pub enum Condition {
     /// A backup failed (the `backup.failed` system event); resolves on the
     /// next `backup.succeeded`.
     BackupFailed,
+    /// The store is damaged (`integrity.failed`, from the periodic or
+    /// start-up integrity check); resolves on `integrity.ok`.
+    StorageDamaged,
+    /// The data dir's free space fell under the disk guard's watermark
+    /// (`disk.low`: ingest answers 507); resolves on `disk.ok`.
+    DiskLow,
     /// A notification channel keeps failing. Lookout adds this rule itself;
     /// its alerts are never routed to the failing channel.
     ChannelFailing,
@@ -217,6 +223,8 @@ impl Condition {
             Condition::HeartbeatMissed => "heartbeat_missed",
             Condition::TlsExpiring { .. } => "tls_expiring",
             Condition::BackupFailed => "backup_failed",
+            Condition::StorageDamaged => "storage_damaged",
+            Condition::DiskLow => "disk_low",
             Condition::ChannelFailing => "channel_failing",
         }
     }
@@ -236,6 +244,8 @@ impl Condition {
             | Condition::MonitorDegraded
             | Condition::HeartbeatMissed
             | Condition::TlsExpiring { .. }
+            | Condition::StorageDamaged
+            | Condition::DiskLow
             | Condition::ChannelFailing => ConditionClass::State,
         }
     }
@@ -298,6 +308,22 @@ impl Condition {
                 "backup.succeeded" => Some(Observation::Resolve("backup".into())),
                 _ => None,
             },
+            (Condition::StorageDamaged | Condition::DiskLow, Signal::System(s)) => {
+                let (subject, on, off) = match self {
+                    Condition::StorageDamaged => ("storage", "integrity.failed", "integrity.ok"),
+                    _ => ("disk", "disk.low", "disk.ok"),
+                };
+                let active = if s.kind == on {
+                    true
+                } else if s.kind == off {
+                    false
+                } else {
+                    return None;
+                };
+                let mut spec = AlertSpec::new(subject.into(), Subject::Install);
+                spec.annotations.insert("cause".into(), s.message.clone());
+                Some(Observation::Level(spec, active))
+            }
             (
                 Condition::MonitorDown
                 | Condition::MonitorDegraded

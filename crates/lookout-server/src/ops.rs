@@ -429,6 +429,35 @@ pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
         });
     }
 
+    // The disk guard's transitions become system events (and so alerts).
+    let s = state.clone();
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut was_low = false;
+        loop {
+            let low = s.disk_low();
+            if low.is_some() != was_low {
+                was_low = low.is_some();
+                let (kind, severity, message) = match low {
+                    Some((free, min)) => (
+                        "disk.low",
+                        Severity::High,
+                        format!("{free} bytes free on the data dir's file system, below disk.min_free_bytes ({min}): ingest answers 507 until space returns"),
+                    ),
+                    None => (
+                        "disk.ok",
+                        Severity::Low,
+                        "free space is back above disk.min_free_bytes: ingest accepts data again".to_string(),
+                    ),
+                };
+                record_event(&s, kind, severity, message, None).await;
+            }
+            if !sleep_or_stop(DISK_WATCH, &mut stop).await {
+                break;
+            }
+        }
+    });
+
     let every = state.config().integrity.check_interval_secs;
     if every > 0 {
         let s = state.clone();
@@ -462,6 +491,9 @@ pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
     });
 }
 
+/// How often the disk guard's state is looked at for its events.
+const DISK_WATCH: Duration = Duration::from_secs(2);
+
 /// Runs the full integrity check; on damage, fences the store (no more
 /// writes), so `/health` and `/ready` report it.
 pub async fn run_integrity_check(state: &AppState) -> Vec<String> {
@@ -472,6 +504,24 @@ pub async fn run_integrity_check(state: &AppState) -> Vec<String> {
                 duration_ms = started.elapsed().as_millis() as u64,
                 "integrity check ok"
             );
+            // After damage was reported (at start, before an automatic
+            // restore), a clean check is the all-clear.
+            let latest = state.store().list_system_events(200).await.ok();
+            let damaged = latest
+                .iter()
+                .flatten()
+                .find(|e| e.kind.starts_with("integrity."))
+                .is_some_and(|e| e.kind == "integrity.failed");
+            if damaged {
+                record_event(
+                    state,
+                    "integrity.ok",
+                    Severity::Low,
+                    "the integrity check passes again".into(),
+                    None,
+                )
+                .await;
+            }
             problems
         }
         Ok(problems) => {

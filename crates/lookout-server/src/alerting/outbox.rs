@@ -225,6 +225,33 @@ impl OutboxWorker {
         Ok(n)
     }
 
+    /// Sends a notification once, now, without the outbox: only for when
+    /// the store refuses writes (it is damaged and fenced), so the one
+    /// message that says so cannot be queued durably. Best effort: no
+    /// retry, no delivery log; the outcome is logged.
+    pub async fn send_unrecorded(&self, channel: &str, n: &Notification) {
+        let ctx = self.ctx.read().clone();
+        if channel == LOG_CHANNEL {
+            let text = render::plain_text(n, &ctx);
+            tracing::error!(target: "lookout::alerts", rule = %n.rule_name, "{text}");
+            return;
+        }
+        let cfg = self.channels.read().get(channel).cloned();
+        let Some(cfg) = cfg else {
+            return;
+        };
+        let key = n.idempotency_key(channel);
+        let outcome = self.senders.send(&cfg, n, &ctx, &key, "unrecorded").await;
+        match outcome {
+            SendOutcome::Sent => {
+                tracing::warn!(%channel, rule = %n.rule_name, "sent without the outbox (the store is fenced)")
+            }
+            SendOutcome::Retry { error, .. } | SendOutcome::Failed { error } => {
+                tracing::error!(%channel, rule = %n.rule_name, %error, "could not send (the store is fenced, so it is not retried)")
+            }
+        }
+    }
+
     async fn deliver(&self, it: OutboxItem) -> lookout_storage::Result<()> {
         let started = Instant::now();
         let now = self.clock.now();

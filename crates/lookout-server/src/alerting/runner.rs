@@ -191,6 +191,8 @@ pub struct AlertRunner {
     /// Monitor kinds by id (a heartbeat's lapse is a missed heartbeat).
     monitor_kinds: HashMap<i64, String>,
     certificates_read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether the engine was told that the store is fenced (damaged).
+    damage_seen: bool,
 }
 
 /// How often releases and deploys are re-read for "new issue after a
@@ -241,6 +243,7 @@ impl AlertRunner {
             monitor_cursor: 0,
             monitor_kinds: HashMap::new(),
             certificates_read_at: None,
+            damage_seen: false,
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -517,6 +520,9 @@ impl AlertRunner {
     /// One round: takes queued signals and new system events, ticks, and
     /// writes the outcome. Returns how many notifications were queued.
     pub async fn step(&mut self) -> lookout_storage::Result<usize> {
+        if let Some(reason) = self.store.fenced() {
+            return Ok(self.step_fenced(reason).await);
+        }
         self.refresh_releases().await?;
         while let Ok(mut s) = self.signals.try_recv() {
             if let Signal::Issue(i) = &mut s {
@@ -552,22 +558,10 @@ impl AlertRunner {
         let mut items = Vec::new();
         for n in &out.notifications {
             let payload = serde_json::to_value(n).unwrap_or_default();
-            // Routes may name channels that are not set up (the default
-            // tree names `telegram` and `email`): those are skipped, and a
-            // notification left with none goes to the log.
-            let mut receivers: Vec<&String> = n
-                .receivers
-                .iter()
-                .filter(|r| r.as_str() == LOG_CHANNEL || self.channels.contains(*r))
-                .collect();
-            let log = LOG_CHANNEL.to_string();
-            if receivers.is_empty() {
-                receivers.push(&log);
-            }
-            for r in receivers {
+            for r in self.receivers_of(n) {
                 items.push(NewOutboxItem {
-                    idempotency_key: n.idempotency_key(r),
-                    channel: r.clone(),
+                    idempotency_key: n.idempotency_key(&r),
+                    channel: r,
                     payload: payload.clone(),
                     not_before: now,
                 });
@@ -593,6 +587,45 @@ impl AlertRunner {
             self.system_cursor = cursor;
         }
         Ok(out.notifications.len())
+    }
+
+    /// A round while the store is fenced (found damaged while serving):
+    /// nothing can be written, so the engine hears of the damage in memory
+    /// and its notifications are sent once, directly, without the outbox.
+    async fn step_fenced(&mut self, reason: String) -> usize {
+        let now = self.clock.now();
+        if !self.damage_seen {
+            self.damage_seen = true;
+            self.engine.observe(&Signal::System(SystemSignal {
+                kind: "integrity.failed".into(),
+                message: reason,
+                at: now,
+            }));
+        }
+        let out = self.engine.tick(now);
+        for n in &out.notifications {
+            for r in self.receivers_of(n) {
+                self.worker.send_unrecorded(&r, n).await;
+            }
+        }
+        out.notifications.len()
+    }
+
+    /// The channels a notification goes to. Routes may name channels that
+    /// are not set up (the default tree names `telegram` and `email`):
+    /// those are skipped, and a notification left with none goes to the
+    /// log.
+    fn receivers_of(&self, n: &lookout_alert::Notification) -> Vec<String> {
+        let mut v: Vec<String> = n
+            .receivers
+            .iter()
+            .filter(|r| r.as_str() == LOG_CHANNEL || self.channels.contains(*r))
+            .cloned()
+            .collect();
+        if v.is_empty() {
+            v.push(LOG_CHANNEL.to_string());
+        }
+        v
     }
 
     /// Takes commands from an [`super::control::AlertControl`].

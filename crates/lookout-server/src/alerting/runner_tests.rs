@@ -655,3 +655,37 @@ async fn commands_acknowledge_and_resolve_by_row_id() {
     .await;
     assert_eq!(rx.await.unwrap(), Err(ControlError::NoSuchAlert(999)));
 }
+
+#[tokio::test]
+async fn damage_found_while_serving_is_sent_without_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    rule(
+        &store,
+        serde_json::json!({"name": "Storage damaged", "severity": "critical",
+                           "condition": {"kind": "storage_damaged"}}),
+    )
+    .await;
+    let (mut r, _sink, _worker) = runner(&store, &clock, &emu).await;
+    r.step().await.unwrap();
+    store.fence("integrity check failed: page 12 is never used".into());
+    clock.set(t(1));
+    assert_eq!(r.step().await.unwrap(), 0, "group_wait first");
+    clock.set(t(11));
+    assert_eq!(r.step().await.unwrap(), 1);
+    let reqs = emu.requests();
+    assert_eq!(reqs.len(), 1, "sent at once, by the runner itself");
+    let body = reqs[0].json();
+    assert_eq!(body["rule"], "Storage damaged");
+    assert_eq!(
+        body["alerts"][0]["annotations"]["cause"],
+        "integrity check failed: page 12 is never used"
+    );
+    // Told once: later rounds send nothing more.
+    clock.set(t(100));
+    r.step().await.unwrap();
+    assert_eq!(emu.requests().len(), 1);
+}

@@ -397,10 +397,31 @@ fn the_disk_guard_answers_507_and_resumes_when_space_returns() {
     let h: Value = serde_json::from_str(&health).unwrap();
     assert_eq!(h["status"], "degraded");
     assert_eq!(h["checks"]["disk"]["healthy"], false);
+    // The guard's transition is a system event (what alert rules of kind
+    // `disk_low` fire on).
+    let kinds = |s: &Server| -> Vec<String> {
+        let (_, v) = api(s, &p, "/api/v1/system-events?limit=20");
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !kinds(&s).contains(&"disk.low".to_string()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(kinds(&s).contains(&"disk.low".to_string()), "{:?}", kinds(&s));
     // Space returns: ingest resumes by itself.
     std::fs::remove_file(&ballast).unwrap();
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(ingest_status(&s, &p, 3), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kinds(&s).first().map(String::as_str) != Some("disk.ok") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(kinds(&s).first().map(String::as_str), Some("disk.ok"));
     stop(s);
     run_ok(&dir, &["check"]);
     drop(fs);
