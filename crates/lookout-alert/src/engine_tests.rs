@@ -394,7 +394,12 @@ fn backup_failed_fires_and_the_next_success_resolves() {
 
 #[test]
 fn storage_damage_and_low_disk_hold_until_their_all_clear() {
-    let damaged = Rule::new(6, "Storage damaged", Condition::StorageDamaged, Severity::Critical);
+    let damaged = Rule::new(
+        6,
+        "Storage damaged",
+        Condition::StorageDamaged,
+        Severity::Critical,
+    );
     let disk = Rule::new(7, "Disk low", Condition::DiskLow, Severity::High);
     let mut e = engine_with(vec![damaged, disk]);
     let sys = |kind: &str, message: &str, at: i64| {
@@ -423,8 +428,14 @@ fn storage_damage_and_low_disk_hold_until_their_all_clear() {
         .alerts()
         .map(|a| (a.rule_name.as_str(), a.state))
         .collect();
-    assert!(states.contains(&("Disk low", AlertState::Resolved)), "{states:?}");
-    assert!(states.contains(&("Storage damaged", AlertState::Firing)), "{states:?}");
+    assert!(
+        states.contains(&("Disk low", AlertState::Resolved)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("Storage damaged", AlertState::Firing)),
+        "{states:?}"
+    );
 }
 
 fn monitor(at: i64, from: MonitorState, to: MonitorState, cause: MonitorCause) -> Signal {

@@ -26,6 +26,7 @@
 pub mod crypto;
 pub mod lock;
 pub mod policy;
+pub mod priority;
 pub mod progress;
 
 use chrono::{DateTime, Utc};

@@ -250,11 +250,42 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
     let copy_to = state.config().backup.copy_to.clone();
     let policy = policy(state);
     let cfg = state.config().clone();
-    tokio::task::spawn_blocking(move || {
-        let encrypt = backup_encryption(&cfg).map_err(|e| BackupRunError::Failed(e.to_string()))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A thread of its own (not the blocking pool's): it gives way to
+    // ingest for CPU and disk, for good, so it must end with the backup.
+    let spawned = std::thread::Builder::new()
+        .name("lookout-backup".into())
+        .spawn(move || {
+            if !lookout_backup::priority::lower_current_thread() {
+                tracing::debug!("could not lower the backup thread's priority");
+            }
+            let _ = tx.send(backup_on_this_thread(
+                &db, &dir, &copy_to, &policy, &cfg, trigger,
+            ));
+        });
+    if let Err(e) = spawned {
+        return Err(BackupRunError::Failed(format!(
+            "cannot start the backup thread: {e}"
+        )));
+    }
+    rx.await
+        .map_err(|_| BackupRunError::Failed("the backup thread ended without an answer".into()))?
+}
+
+/// The blocking part of a backup: create, copy, prune.
+fn backup_on_this_thread(
+    db: &Path,
+    dir: &Path,
+    copy_to: &Path,
+    policy: &Policy,
+    cfg: &Config,
+    trigger: Trigger,
+) -> Result<Manifest, BackupRunError> {
+    {
+        let encrypt = backup_encryption(cfg).map_err(|e| BackupRunError::Failed(e.to_string()))?;
         let m = lookout_backup::create(
-            &db,
-            &dir,
+            db,
+            dir,
             CreateOptions {
                 name: None,
                 trigger,
@@ -265,7 +296,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
         )
         .map_err(|e| BackupRunError::Failed(e.to_string()))?;
         if !copy_to.as_os_str().is_empty() {
-            lookout_backup::copy_to(&dir, &m.name, &copy_to).map_err(|e| {
+            lookout_backup::copy_to(dir, &m.name, copy_to).map_err(|e| {
                 BackupRunError::Failed(format!(
                     "backup {} made, but copying it to {} failed: {e}",
                     m.name,
@@ -278,7 +309,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
                 if d.as_os_str().is_empty() {
                     continue;
                 }
-                match lookout_backup::prune(d, &policy, false) {
+                match lookout_backup::prune(d, policy, false) {
                     Ok(removed) if !removed.is_empty() => {
                         tracing::info!(dir = %d.display(), ?removed, "pruned old backups")
                     }
@@ -290,9 +321,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
             }
         }
         Ok(m)
-    })
-    .await
-    .map_err(|e| BackupRunError::Failed(format!("backup task failed: {e}")))?
+    }
 }
 
 /// The newest valid backup's time in the backup dir.
@@ -442,12 +471,15 @@ pub fn spawn(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
                     Some((free, min)) => (
                         "disk.low",
                         Severity::High,
-                        format!("{free} bytes free on the data dir's file system, below disk.min_free_bytes ({min}): ingest answers 507 until space returns"),
+                        format!(
+                            "{free} bytes free on the data dir's file system, below disk.min_free_bytes ({min}): ingest answers 507 until space returns"
+                        ),
                     ),
                     None => (
                         "disk.ok",
                         Severity::Low,
-                        "free space is back above disk.min_free_bytes: ingest accepts data again".to_string(),
+                        "free space is back above disk.min_free_bytes: ingest accepts data again"
+                            .to_string(),
                     ),
                 };
                 record_event(&s, kind, severity, message, None).await;

@@ -106,6 +106,8 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
             };
             let encrypt = encryption(cfg, encrypt)?;
             let bar = TtyBar::for_stderr();
+            // Online, beside a server that ingests: give way to it.
+            lookout_backup::priority::lower_current_thread();
             let m = lookout_backup::create(
                 &db,
                 &dir,

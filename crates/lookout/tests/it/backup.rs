@@ -412,7 +412,11 @@ fn the_disk_guard_answers_507_and_resumes_when_space_returns() {
     while !kinds(&s).contains(&"disk.low".to_string()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(kinds(&s).contains(&"disk.low".to_string()), "{:?}", kinds(&s));
+    assert!(
+        kinds(&s).contains(&"disk.low".to_string()),
+        "{:?}",
+        kinds(&s)
+    );
     // Space returns: ingest resumes by itself.
     std::fs::remove_file(&ballast).unwrap();
     std::thread::sleep(Duration::from_millis(700));
