@@ -8,7 +8,9 @@ emulator's address is the channel's ``api_base_url``.
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -128,7 +130,9 @@ def test_a_new_error_from_sentry_sdk_reaches_telegram_with_buttons(server, proje
     assert "Environment: test\n" in text
     # The exception value, escaped for Telegram's HTML.
     assert "KeyError: 'u-&lt;42&gt;&amp;co'" in text, text
-    assert "<code>at verify_user in test_alerts</code>" in text, text
+    # The top in-app frame as file:line, where the SDK saw the raise.
+    line = inspect.getsourcelines(verify_user)[1] + 1
+    assert re.search(rf"<code>at (\S*/)?test_alerts\.py:{line} in verify_user</code>", text), text
     assert f'<a href="{server.base_url}/issues/{issue_id}">' in text, text
     assert "1 matching event, since " in text
 

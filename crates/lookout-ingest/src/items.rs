@@ -46,6 +46,18 @@ pub struct Processed {
     pub answer_id: Option<String>,
     /// Events stored without a dictionary.
     pub plain_compressed: u64,
+    /// Per event of `batch.events`, in the same order: what alert messages
+    /// show and storage does not keep as columns.
+    pub alert_extras: Vec<AlertExtras>,
+}
+
+/// What an alert message shows about an event beyond its stored columns.
+#[derive(Debug, Clone, Default)]
+pub struct AlertExtras {
+    /// `file:line in function` of the top in-app frame.
+    pub top_frame: Option<String>,
+    /// The outermost exception's value.
+    pub exception_value: Option<String>,
 }
 
 impl Processed {
@@ -383,6 +395,10 @@ fn process_event(
     if out.answer_id.is_none() {
         out.answer_id = Some(lookout_model::errors::event_id_hex(&event_id));
     }
+    out.alert_extras.push(AlertExtras {
+        top_frame: summary.top_frame,
+        exception_value: summary.exception_value,
+    });
     out.batch.events.push(NewEvent {
         event_id,
         grouping_hash: grouping.hash,

@@ -88,6 +88,10 @@ pub struct EventFacts {
     pub title: String,
     /// Culprit (the top in-app frame's function and module).
     pub culprit: String,
+    /// `file:line in function` of the top in-app frame.
+    pub top_frame: Option<String>,
+    /// The outermost exception's value.
+    pub exception_value: Option<String>,
     /// Level.
     pub level: String,
     /// Environment.
@@ -481,7 +485,8 @@ impl Ingestor {
                 .batch
                 .events
                 .iter()
-                .map(|e| EventFacts {
+                .zip(processed.alert_extras.iter())
+                .map(|(e, x)| EventFacts {
                     result: EventResult {
                         event_id: lookout_model::errors::event_id_hex(&e.event_id),
                         issue_id: 0,
@@ -492,6 +497,8 @@ impl Ingestor {
                     received_ms: processed.batch.received_ms,
                     title: e.title.clone(),
                     culprit: e.culprit.clone(),
+                    top_frame: x.top_frame.clone(),
+                    exception_value: x.exception_value.clone(),
                     level: e.level.clone(),
                     environment: e.environment.clone(),
                     release: e.release.clone(),

@@ -51,6 +51,10 @@ pub struct EventSummary {
     /// `function in module` of the innermost in-app frame, else
     /// `culprit` as sent, else `transaction`, else empty.
     pub culprit: String,
+    /// `file:line in function` of the innermost in-app frame of the
+    /// outermost exception that has one (else its innermost frame), for
+    /// alert messages; `None` without frames.
+    pub top_frame: Option<String>,
     /// `type` of the outermost exception.
     pub exception_type: Option<String>,
     /// `value` of the outermost exception.
@@ -116,6 +120,7 @@ pub fn summarize(event: &Value) -> EventSummary {
             message,
         ),
         culprit: culprit(event),
+        top_frame: top_frame(event),
         exception_type,
         exception_value,
         message: message.map(str::to_owned),
@@ -307,6 +312,44 @@ fn culprit(event: &Value) -> String {
         .unwrap_or_default()
 }
 
+fn top_frame(event: &Value) -> Option<String> {
+    let exceptions = exception_values(event);
+    let stacks = exceptions
+        .iter()
+        .rev()
+        .map(|e| frames(e.get("stacktrace")))
+        .chain(event_stacktrace_frames(event))
+        .filter(|fs| !fs.is_empty());
+    let mut innermost = None;
+    for fs in stacks {
+        if let Some(f) = fs.iter().rev().find(|f| is_in_app(f)) {
+            return frame_location(f);
+        }
+        innermost = innermost.or_else(|| fs.last());
+    }
+    innermost.and_then(frame_location)
+}
+
+/// `file:line in function`, with whatever parts the frame has.
+fn frame_location(frame: &Value) -> Option<String> {
+    let file = non_empty_str(frame.get("filename"))
+        .or_else(|| non_empty_str(frame.get("abs_path")))
+        .or_else(|| non_empty_str(frame.get("module")));
+    let line = frame.get("lineno").and_then(Value::as_u64);
+    let function = non_empty_str(frame.get("function"));
+    let place = match (file, line) {
+        (Some(f), Some(l)) => Some(format!("{f}:{l}")),
+        (Some(f), None) => Some(f.to_owned()),
+        (None, _) => None,
+    };
+    match (place, function) {
+        (Some(p), Some(f)) => Some(format!("{p} in {f}")),
+        (Some(p), None) => Some(p),
+        (None, Some(f)) => Some(f.to_owned()),
+        (None, None) => None,
+    }
+}
+
 /// `function in module` (or file name); either part alone if the other is
 /// missing; `None` if the frame has neither.
 fn frame_culprit(frame: &Value) -> Option<String> {
@@ -385,6 +428,10 @@ mod tests {
         assert!(s.title.starts_with("KeyError: 'missing-0'"), "{}", s.title);
         assert_eq!(s.title, "KeyError: 'missing-0'");
         assert_eq!(s.culprit, "load_order in shopbot.handlers");
+        assert_eq!(
+            s.top_frame.as_deref(),
+            Some("shopbot/handlers.py:8 in load_order")
+        );
         assert_eq!(
             s.event_id.as_deref(),
             Some("4896a11f19624a2b9c8d46e6805006e0")
@@ -666,5 +713,25 @@ mod tests {
         let s = summarize(&json!({"contexts": {
             "os": {"name": "Linux", "version": "6.1"}, "client_os": {"name": "Windows"}}}));
         assert_eq!(tag(&s, "os"), Some("Linux 6.1"));
+    }
+
+    #[test]
+    fn top_frame_prefers_the_innermost_in_app_frame_and_falls_back() {
+        let ev = json!({"exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+            {"filename": "app.py", "lineno": 3, "function": "main", "in_app": true},
+            {"filename": "lib/site.py", "lineno": 99, "function": "call", "in_app": false}
+        ]}}]}});
+        assert_eq!(
+            summarize(&ev).top_frame.as_deref(),
+            Some("app.py:3 in main")
+        );
+        let no_app = json!({"exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+            {"module": "lib.site", "function": "call", "in_app": false}
+        ]}}]}});
+        assert_eq!(
+            summarize(&no_app).top_frame.as_deref(),
+            Some("lib.site in call")
+        );
+        assert_eq!(summarize(&json!({"message": "hi"})).top_frame, None);
     }
 }

@@ -94,11 +94,6 @@ impl lookout_ingest::EventObserver for AlertSink {
     fn stored(&self, project_id: i64, events: Vec<lookout_ingest::EventFacts>) {
         use lookout_model::errors::Transition;
         for f in events {
-            let exception_value = f
-                .title
-                .split_once(": ")
-                .map(|(_, v)| v.to_string())
-                .filter(|v| !v.is_empty());
             self.offer(Signal::Issue(IssueSignal {
                 project_id,
                 project: String::new(),
@@ -111,9 +106,11 @@ impl lookout_ingest::EventObserver for AlertSink {
                 release: f.release,
                 tags: f.tags,
                 title: f.title,
-                top_frame: (!f.culprit.is_empty()).then(|| f.culprit.clone()),
+                top_frame: f
+                    .top_frame
+                    .or_else(|| (!f.culprit.is_empty()).then(|| f.culprit.clone())),
                 culprit: f.culprit,
-                exception_value,
+                exception_value: f.exception_value,
             }));
         }
     }
