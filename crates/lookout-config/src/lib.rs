@@ -453,6 +453,11 @@ pub struct RetentionConfig {
     pub logs_days: u32,
     /// Days system events (backup results, integrity, recovery) are kept.
     pub system_events_days: u32,
+    /// Days the notification log (sent or failed outbox rows and their
+    /// delivery attempts) is kept. Rows still to be sent are never pruned.
+    pub notifications_days: u32,
+    /// Days resolved alerts are kept (firing and pending ones always are).
+    pub alerts_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -462,6 +467,8 @@ impl Default for RetentionConfig {
             check_ins_days: 30,
             logs_days: 14,
             system_events_days: 365,
+            notifications_days: 90,
+            alerts_days: 180,
         }
     }
 }

@@ -575,6 +575,38 @@ pub async fn run_integrity_check(state: &AppState) -> Vec<String> {
     }
 }
 
+/// Prunes the notification log and resolved alerts past their retention,
+/// in budgeted batches. Returns how many rows went.
+async fn prune_alerting(state: &AppState, notifications_days: u32, alerts_days: u32) -> u64 {
+    let now = Utc::now();
+    let mut deleted = 0;
+    let store = state.store();
+    let budget = crate::retention::BUDGET;
+    let notifications = now - chrono::Duration::days(i64::from(notifications_days));
+    let alerts = now - chrono::Duration::days(i64::from(alerts_days));
+    for which in ["notifications", "alerts"] {
+        for _ in 0..50 {
+            let r = match which {
+                "notifications" => store.prune_outbox(notifications, budget).await,
+                _ => store.prune_alert_instances(alerts, budget).await,
+            };
+            match r {
+                Ok(n) => {
+                    deleted += n;
+                    if n < budget as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, signal = which, "retention failed");
+                    break;
+                }
+            }
+        }
+    }
+    deleted
+}
+
 /// Deletes each signal's rows past its server-wide retention, in budgeted
 /// batches (each a short write of its own).
 pub async fn enforce_signal_retention(state: &AppState) {
@@ -607,10 +639,66 @@ pub async fn enforce_signal_retention(state: &AppState) {
             }
         }
     }
+    deleted += prune_alerting(state, r.notifications_days, r.alerts_days).await;
     if deleted > 0 {
         match state.store().reclaim_space(10_000).await {
             Ok(pages) => tracing::info!(deleted, pages_freed = pages, "signal retention done"),
             Err(e) => tracing::warn!(error = %e, "retention: cannot reclaim space"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_storage::sqlite::{SqliteOptions, SqliteStore};
+    use lookout_storage::{AttemptOutcome, NewOutboxItem, OutboxState, Store};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn retention_prunes_the_notification_log_but_never_what_is_still_to_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+        let mut cfg = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        cfg.retention.notifications_days = 0;
+        let state = AppState::new(store.clone(), cfg);
+        let then = Utc::now() - chrono::Duration::minutes(5);
+        let item = |key: &str| NewOutboxItem {
+            idempotency_key: key.into(),
+            channel: "hook".into(),
+            payload: serde_json::json!({}),
+            not_before: then,
+        };
+        store
+            .enqueue_outbox(vec![item("sent"), item("waiting")], then)
+            .await
+            .unwrap();
+        let claimed = store.claim_outbox(then, 1).await.unwrap();
+        store
+            .finish_outbox_attempt(claimed[0].id, AttemptOutcome::Sent, 3, then)
+            .await
+            .unwrap();
+        enforce_signal_retention(&state).await;
+        assert!(
+            store
+                .list_outbox(Some(OutboxState::Sent), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a sent notification past retention is pruned"
+        );
+        assert_eq!(
+            store
+                .list_outbox(Some(OutboxState::Pending), 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "a notification still to send is kept"
+        );
     }
 }
