@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -140,3 +141,110 @@ def test_a_new_error_from_sentry_sdk_reaches_telegram_with_buttons(server, proje
     assert [b["text"] for b in buttons] == ["Acknowledge", "Resolve", "Silence 1 h"]
     ref = buttons[0]["callback_data"].split(":", 1)[1]
     assert [b["callback_data"] for b in buttons] == [f"ack:{ref}", f"res:{ref}", f"sil1h:{ref}"]
+
+
+class WebhookReceiver:
+    """Records JSON bodies POSTed to it and answers 200."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with receiver._lock:
+                    receiver.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def firing(self, rule: str) -> list[dict]:
+        with self._lock:
+            return [b for b in self.bodies if b.get("rule") == rule and b.get("kind") == "firing"]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_monitors_heartbeats_and_a_failed_backup_alert_through_the_real_binary(make_server, tmp_path):
+    """Issue #5's monitors and issue #7's backups feed the alert engine."""
+    hook = WebhookReceiver()
+    not_a_dir = tmp_path / "backups-here-is-a-file"
+    not_a_dir.write_text("a file where the backup dir should be")
+    config = tmp_path / "lookout.toml"
+    config.write_text(
+        f"""
+[backup]
+dir = "{not_a_dir}"
+
+[[alerts.rules]]
+name = "Monitor down"
+severity = "high"
+condition = {{ kind = "monitor_down" }}
+
+[[alerts.rules]]
+name = "Heartbeat missed"
+severity = "high"
+condition = {{ kind = "heartbeat_missed" }}
+
+[[alerts.rules]]
+name = "Backup failed"
+severity = "critical"
+condition = {{ kind = "backup_failed" }}
+
+[alerts.routes]
+receivers = ["hook"]
+group_wait = "1s"
+
+[alerts.channels.hook]
+kind = "webhook"
+url = "{hook.url}"
+"""
+    )
+    server = make_server(extra_env={"LOOKOUT_CONFIG": str(config)})
+    try:
+        p = server.create_project("ops")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        st, tcp = server.api.post("/api/v1/monitors", {
+            "project_id": p.id, "name": "Postgres", "kind": "tcp", "host": "127.0.0.1", "port": port,
+            "interval_secs": 1, "timeout_secs": 1, "failure_threshold": 1})
+        assert st == 201, tcp
+        st, hb = server.api.post("/api/v1/monitors", {
+            "project_id": p.id, "name": "Nightly job", "kind": "heartbeat", "interval_secs": 1, "grace_secs": 1})
+        assert st == 201, hb
+        st, body = server.api.post("/api/v1/backups", {})
+        assert st >= 500, (st, body)
+
+        def fired(rule):
+            def check():
+                got = hook.firing(rule)
+                assert got, f"no firing {rule!r} yet: {[b.get('rule') for b in hook.bodies]}"
+                return got[0]
+            return eventually(check, timeout=20)
+
+        down = fired("Monitor down")
+        causes = {a["labels"]["monitor"]: a["annotations"]["cause"] for a in down["alerts"]}
+        assert causes["Postgres"] == f"connection refused by 127.0.0.1:{port}", causes
+        assert down["project"] == "ops"
+        missed = fired("Heartbeat missed")
+        assert missed["alerts"][0]["labels"]["monitor"] == "Nightly job"
+        assert missed["alerts"][0]["annotations"]["cause"].startswith("missed ping: expected by"), missed
+        backup = fired("Backup failed")
+        assert backup["severity"] == "critical"
+        assert backup["alerts"][0]["annotations"]["cause"].startswith("backup failed"), backup
+    finally:
+        hook.close()

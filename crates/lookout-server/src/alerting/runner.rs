@@ -409,6 +409,10 @@ impl AlertRunner {
         let mut cursor = self.monitor_cursor;
         for e in events {
             cursor = cursor.max(e.id);
+            if !self.projects.contains_key(&e.project_id) {
+                // A project made since the last read: messages name it.
+                self.reload_projects().await?;
+            }
             if !self.monitor_kinds.contains_key(&e.monitor_id) {
                 self.monitor_kinds = self
                     .store
