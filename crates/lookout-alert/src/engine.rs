@@ -263,7 +263,11 @@ impl Engine {
                         .counters
                         .entry(spec.fingerprint.clone())
                         .or_insert_with(|| (BucketCounter::new(bucket), spec.clone()));
-                    entry.0.add(at, 1);
+                    let more = match signal {
+                        Signal::Issue(i) => i.more,
+                        _ => 0,
+                    };
+                    entry.0.add(at, 1 + more);
                     entry.1 = spec;
                 }
                 Observation::Level(spec, active) => self.level(rule_id, spec, active, at, None),

@@ -74,6 +74,11 @@ pub struct IssueSignal {
     pub exception_value: Option<String>,
     /// The top in-app frame, e.g. `app/handlers.py:42 in verify`.
     pub top_frame: Option<String>,
+    /// Further events of the same issue and second this signal stands for
+    /// (0 normally; more when signals that did not fit the queue are
+    /// replayed as counts).
+    #[serde(default)]
+    pub more: u64,
 }
 
 /// A release was created or a deploy recorded.

@@ -54,6 +54,55 @@ pub struct AlertSink {
     missed_since_ms: Arc<AtomicI64>,
     /// Whether a rule is about error events (set by the runner).
     wanted: Arc<AtomicBool>,
+    /// Issue signals that did not fit the queue, as counts.
+    overflow: Arc<Overflow>,
+}
+
+/// Issue signals that did not fit the queue, kept as counts per issue and
+/// second (with the first such signal as a sample), so frequency and spike
+/// rules still count them. Bounded: past `OVERFLOW_KEYS` keys, signals are
+/// only counted in `lookout_alert_signals_dropped_total`, and the runner
+/// falls back to scanning storage for new and regressed issues.
+#[derive(Debug, Default)]
+struct Overflow {
+    counts: parking_lot::Mutex<HashMap<(i64, i64, i64), (IssueSignal, u64)>>,
+    truncated: AtomicBool,
+}
+
+/// Most (issue, second) keys the overflow keeps between two rounds.
+const OVERFLOW_KEYS: usize = 10_000;
+
+impl Overflow {
+    fn add(&self, s: IssueSignal) {
+        let key = (s.project_id, s.issue_id, s.at.timestamp());
+        let mut m = self.counts.lock();
+        if let Some(e) = m.get_mut(&key) {
+            // Concurrent requests may offer the creating event second.
+            e.0.new_issue |= s.new_issue;
+            e.0.regression |= s.regression;
+            e.1 += 1;
+        } else if m.len() < OVERFLOW_KEYS {
+            m.insert(key, (s, 1));
+        } else {
+            self.truncated.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes what was kept: one signal per key standing for its count,
+    /// and whether some were lost beyond the bound.
+    fn drain(&self) -> (Vec<IssueSignal>, bool) {
+        let m = std::mem::take(&mut *self.counts.lock());
+        let truncated = self.truncated.swap(false, Ordering::Relaxed);
+        let mut v: Vec<IssueSignal> = m
+            .into_values()
+            .map(|(mut s, n)| {
+                s.more = n - 1;
+                s
+            })
+            .collect();
+        v.sort_by_key(|s| s.at);
+        (v, truncated)
+    }
 }
 
 /// The condition kinds that consume error events.
@@ -69,10 +118,14 @@ impl AlertSink {
     /// Offers a signal; when the queue is full it is dropped and counted in
     /// `lookout_alert_signals_dropped_total`. Returns whether it was queued.
     pub fn offer(&self, s: Signal) -> bool {
-        match self.tx.try_send(s.clone()) {
+        match self.tx.try_send(s) {
             Ok(()) => true,
-            Err(_) => {
+            Err(e) => {
                 self.dropped.inc();
+                let s = e.into_inner();
+                if let Signal::Issue(i) = &s {
+                    self.overflow.add(i.clone());
+                }
                 let at = s.at().timestamp_millis().max(1);
                 let _ = self.missed_since_ms.compare_exchange(
                     0,
@@ -111,6 +164,7 @@ impl lookout_ingest::EventObserver for AlertSink {
                     .or_else(|| (!f.culprit.is_empty()).then(|| f.culprit.clone())),
                 culprit: f.culprit,
                 exception_value: f.exception_value,
+                more: 0,
             }));
         }
     }
@@ -183,6 +237,7 @@ pub struct AlertRunner {
     releases_read_at: Option<chrono::DateTime<chrono::Utc>>,
     missed_since_ms: Arc<AtomicI64>,
     wanted: Arc<AtomicBool>,
+    overflow: Arc<Overflow>,
     commands: Option<mpsc::Receiver<Command>>,
     monitor_cursor: i64,
     /// Monitor kinds by id (a heartbeat's lapse is a missed heartbeat).
@@ -211,6 +266,7 @@ impl AlertRunner {
         let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
         let missed_since_ms = Arc::new(AtomicI64::new(0));
         let wanted = Arc::new(AtomicBool::new(false));
+        let overflow = Arc::new(Overflow::default());
         let sink = AlertSink {
             tx,
             dropped: lookout_metrics::global().counter(
@@ -219,6 +275,7 @@ impl AlertRunner {
             ),
             missed_since_ms: missed_since_ms.clone(),
             wanted: wanted.clone(),
+            overflow: overflow.clone(),
         };
         let mut engine = Engine::new(routes);
         engine.set_inhibit_rules(inhibit);
@@ -236,6 +293,7 @@ impl AlertRunner {
             releases_read_at: None,
             missed_since_ms,
             wanted,
+            overflow,
             commands: None,
             monitor_cursor: 0,
             monitor_kinds: HashMap::new(),
@@ -450,14 +508,31 @@ impl AlertRunner {
         Ok(())
     }
 
-    /// After signals were dropped (a full queue), finds in storage the
-    /// issues created or regressed since the first drop and feeds them as
-    /// signals, so new-issue and regression rules miss nothing. (Counts
-    /// for frequency rules are not recovered; environment and tag scopes
-    /// do not match these signals, which carry the issue's facts only.)
+    /// After signals were dropped (a full queue): replays the overflow's
+    /// counts (each dropped event counts, with its issue's first dropped
+    /// signal as the sample for scopes and flags). Only when the overflow
+    /// itself was full does it also scan storage for the issues created or
+    /// regressed since the first drop, so new-issue and regression rules
+    /// miss nothing (those signals carry the issue's facts only:
+    /// environment and tag scopes do not match them, and events past the
+    /// overflow's bound are not counted for frequency rules).
     async fn scan_missed(&mut self) -> lookout_storage::Result<()> {
         let since_ms = self.missed_since_ms.swap(0, Ordering::AcqRel);
         if since_ms == 0 {
+            return Ok(());
+        }
+        // First what the overflow kept: each dropped event, counted.
+        let (replay, truncated) = self.overflow.drain();
+        for mut i in replay {
+            if !self.projects.contains_key(&i.project_id) {
+                self.reload_projects().await?;
+            }
+            if let Some(slug) = self.projects.get(&i.project_id) {
+                i.project = slug.clone();
+            }
+            self.engine.observe(&Signal::Issue(i));
+        }
+        if !truncated {
             return Ok(());
         }
         // A little earlier: the event's own time may precede its drop.
@@ -511,6 +586,7 @@ impl AlertRunner {
                         top_frame: (!i.culprit.is_empty()).then(|| i.culprit.clone()),
                         culprit: i.culprit.clone(),
                         exception_value,
+                        more: 0,
                     }));
                 }
             }

@@ -335,7 +335,12 @@ async fn issues_whose_signals_were_dropped_are_found_by_a_scan() {
     for i in 0..SIGNAL_QUEUE as i64 {
         assert!(sink.offer(other(i)));
     }
-    // ...so the signal of a real new issue is dropped.
+    // ...and the overflow's counts too (distinct issues of another
+    // project), so a storage scan is the only way left...
+    for i in 0..(OVERFLOW_KEYS as i64 + 1) {
+        assert!(!sink.offer(other(SIGNAL_QUEUE as i64 + i)));
+    }
+    // ...when the signal of a real new issue is dropped.
     let now_ms = clock.now().timestamp_millis();
     let results = store
         .ingest(IngestBatch {
@@ -688,4 +693,56 @@ async fn damage_found_while_serving_is_sent_without_the_outbox() {
     clock.set(t(100));
     r.step().await.unwrap();
     assert_eq!(emu.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn frequency_rules_count_events_whose_signals_did_not_fit_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    let (p, _) = store
+        .create_project(lookout_storage::NewProject {
+            name: "shop".into(),
+        })
+        .await
+        .unwrap();
+    rule(
+        &store,
+        serde_json::json!({"name": "Burst", "severity": "high",
+                           "condition": {"kind": "issue_frequency", "threshold": 10, "window": "5m"},
+                           "scope": {"projects": [p.id], "environments": ["production"]}}),
+    )
+    .await;
+    let (mut r, sink, _worker) = runner(&store, &clock, &emu).await;
+    let signal = |project_id: i64, issue_id: i64, env: &str| {
+        Signal::Issue(IssueSignal {
+            project_id,
+            issue_id,
+            at: clock.now(),
+            environment: Some(env.into()),
+            title: "TimeoutError: db".into(),
+            ..Default::default()
+        })
+    };
+    for i in 0..SIGNAL_QUEUE as i64 {
+        assert!(sink.offer(signal(999, i, "production")));
+    }
+    // 12 events of one issue, and 30 of staging, none fit the queue.
+    for _ in 0..12 {
+        assert!(!sink.offer(signal(p.id, 5, "production")));
+    }
+    for _ in 0..30 {
+        assert!(!sink.offer(signal(p.id, 6, "staging")));
+    }
+    r.step().await.unwrap();
+    let firing = r.firing();
+    assert_eq!(
+        firing.len(),
+        1,
+        "the 12 dropped events count; staging is out of scope"
+    );
+    assert_eq!(firing[0].rule_name, "Burst");
+    assert_eq!(firing[0].count, 12);
 }
