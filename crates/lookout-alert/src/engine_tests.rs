@@ -33,6 +33,7 @@ fn issue(project_id: i64, issue_id: i64, at: i64, new_issue: bool) -> Signal {
         culprit: "verify in bot.handlers".into(),
         exception_value: Some(format!("'user_{issue_id}'")),
         top_frame: Some("bot/handlers.py:42 in verify".into()),
+        more: 0,
     })
 }
 
