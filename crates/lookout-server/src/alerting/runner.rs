@@ -65,9 +65,12 @@ pub struct AlertSink {
 /// falls back to scanning storage for new and regressed issues.
 #[derive(Debug, Default)]
 struct Overflow {
-    counts: parking_lot::Mutex<HashMap<(i64, i64, i64), (IssueSignal, u64)>>,
+    counts: parking_lot::Mutex<HashMap<OverflowKey, (IssueSignal, u64)>>,
     truncated: AtomicBool,
 }
+
+/// Project, issue, second.
+type OverflowKey = (i64, i64, i64);
 
 /// Most (issue, second) keys the overflow keeps between two rounds.
 const OVERFLOW_KEYS: usize = 10_000;
