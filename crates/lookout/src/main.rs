@@ -18,6 +18,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        restore_sigpipe();
+    }
     let code = match run(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -26,6 +29,19 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Command-line tools end quietly when their reader goes away
+/// (`lookout backup list | head`), as Unix tools do, instead of panicking in
+/// `println!` on EPIPE. Not for `serve`: a peer closing its socket must not
+/// end the server (Rust ignores SIGPIPE for that reason).
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: sets the default disposition of one signal before any other
+    // thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn run(cli: Cli) -> Result<(), Exit> {

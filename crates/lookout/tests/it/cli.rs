@@ -153,3 +153,25 @@ fn environment_variables_configure_and_flags_win() {
         "{text}"
     );
 }
+
+#[test]
+fn output_cut_short_by_the_reader_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    run_ok(&dir, &["migrate", "up"]);
+    for _ in 0..3 {
+        run_ok(&dir, &["backup", "create"]);
+    }
+    // The reader closes the pipe at once; lookout must not panic on EPIPE.
+    let mut child = crate::harness::cmd(&dir)
+        .args(["backup", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
