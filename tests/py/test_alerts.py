@@ -248,3 +248,80 @@ url = "{hook.url}"
         assert backup["alerts"][0]["annotations"]["cause"].startswith("backup failed"), backup
     finally:
         hook.close()
+
+
+def checkout(cart):
+    raise ValueError(f"cart <{cart}> & co is empty")
+
+
+def test_critical_alerts_go_to_telegram_and_email_by_the_default_routes(make_server, telegram, tmp_path):
+    """The default routing tree: critical → Telegram and e-mail (a real
+    SMTP server), each message complete and escaped for its medium."""
+    from test_ui_access import Inbox
+
+    inbox = Inbox()
+    try:
+        config = tmp_path / "lookout.toml"
+        config.write_text(
+            f"""
+[[alerts.rules]]
+name = "Checkout broken"
+severity = "critical"
+condition = {{ kind = "new_issue" }}
+
+[alerts.routes]
+group_wait = "1s"
+
+[alerts.channels.telegram]
+kind = "telegram"
+bot_token = "123456:TEST-TOKEN"
+chat_id = "42"
+api_base_url = "{telegram.url}"
+
+[alerts.channels.email]
+kind = "email"
+to = ["oncall@example.com"]
+"""
+        )
+        server = make_server(extra_env={
+            "LOOKOUT_CONFIG": str(config),
+            "LOOKOUT_SMTP__HOST": "127.0.0.1",
+            "LOOKOUT_SMTP__PORT": str(inbox.port),
+            "LOOKOUT_SMTP__TLS": "none",
+            "LOOKOUT_SMTP__FROM": "Lookout <lookout@example.com>",
+        })
+        p = server.create_project("shop")
+        sentry_sdk.init(dsn=p.dsn, environment="production", default_integrations=False)
+        try:
+            checkout("c-1")
+        except ValueError as exc:
+            sentry_sdk.capture_exception(exc)
+        sentry_sdk.flush()
+
+        def mailed():
+            with inbox.lock:
+                assert inbox.messages, "no e-mail yet"
+                return list(inbox.messages)
+
+        msgs = eventually(mailed, timeout=15)
+        assert len(msgs) == 1
+        msg = msgs[0]
+        assert msg["To"] == "oncall@example.com"
+        assert "Checkout broken" in msg["Subject"] and "critical" in msg["Subject"], msg["Subject"]
+        plain = msg.get_body(preferencelist=("plain",)).get_content()
+        html = msg.get_body(preferencelist=("html",)).get_content()
+        assert "ValueError: cart <c-1> & co is empty" in plain, plain
+        assert "Environment: production" in plain, plain
+        line = inspect.getsourcelines(checkout)[1] + 1
+        assert re.search(rf"(\S*/)?test_alerts\.py:{line} in checkout", plain), plain
+        assert f"{server.base_url}/issues/" in plain
+        assert "cart &lt;c-1&gt; &amp; co is empty" in html and "<c-1>" not in html, html
+        # The same alert went to Telegram (critical: both channels).
+        tg = eventually(lambda: telegram.messages() or _fail("no Telegram message yet"), timeout=10)
+        assert "Checkout broken" in tg[0]["body"]["text"]
+    finally:
+        inbox.stop()
+
+
+def _fail(why: str):
+    raise AssertionError(why)

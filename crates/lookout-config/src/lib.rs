@@ -95,11 +95,25 @@ impl Default for AlertsConfig {
 }
 
 impl AlertsConfig {
-    /// The routing tree in force.
+    /// The routing tree in force. A root that names no receivers and no
+    /// child routes only sets timings (`group_wait`, …): it keeps the
+    /// default tree's receivers and routes.
     pub fn routes(&self) -> lookout_alert::Route {
-        self.routes
-            .clone()
-            .unwrap_or_else(lookout_alert::Route::default_tree)
+        let default = lookout_alert::Route::default_tree();
+        match &self.routes {
+            None => default,
+            Some(r) if r.receivers.is_empty() && r.routes.is_empty() => lookout_alert::Route {
+                name: if r.name.is_empty() {
+                    default.name
+                } else {
+                    r.name.clone()
+                },
+                receivers: default.receivers,
+                routes: default.routes,
+                ..r.clone()
+            },
+            Some(r) => r.clone(),
+        }
     }
 
     /// Checks what serde cannot: rule windows, channel settings, unique
@@ -1110,6 +1124,18 @@ format = "alertmanager"
         let d = Config::default();
         assert!(d.alerts.enabled && d.alerts.rules.is_empty());
         assert_eq!(d.alerts.routes(), lookout_alert::Route::default_tree());
+
+        // A root that only sets timings keeps the default receivers/routes.
+        let timings: AlertsConfig =
+            toml::from_str("[routes]\ngroup_wait = \"1s\"\nrepeat_interval = \"1h\"\n").unwrap();
+        let r = timings.routes();
+        let default = lookout_alert::Route::default_tree();
+        assert_eq!(
+            (&r.receivers, &r.routes),
+            (&default.receivers, &default.routes)
+        );
+        assert_eq!(r.group_wait, Some(chrono::Duration::seconds(1)));
+        assert_eq!(r.repeat_interval, Some(chrono::Duration::hours(1)));
     }
 
     fn chrono_free_minutes(m: i64) -> chrono::Duration {
