@@ -403,9 +403,10 @@ async fn silence_writable(
     match project_id {
         Some(p) => access.write_project(state, p).await.map(|_| ()),
         None => access.require_admin().map_err(|e| match e {
-            ApiError::Forbidden(m) if !access.is_admin() => ApiError::Forbidden(format!(
-                "{m}: only administrators may silence alerts of every project; add a `project_id=<id>` matcher"
-            )),
+            ApiError::Forbidden(_) if !access.is_admin() => ApiError::Forbidden(
+                "only administrators may silence alerts of every project; add a `project_id=<id>` matcher"
+                    .into(),
+            ),
             other => other,
         }),
     }
