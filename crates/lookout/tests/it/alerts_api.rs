@@ -386,6 +386,40 @@ fn rules_are_validated_and_rules_from_lookout_toml_are_read_only() {
     );
 }
 
+#[test]
+fn the_openapi_document_describes_every_alerting_route() {
+    let (_tmp, s, f) = start();
+    let (code, doc) = call(&s, "GET", "/api/v1/openapi.json", &f.admin_ro, None);
+    assert_eq!(code, 200);
+    for (path, methods) in [
+        ("/api/v1/alert-rules", &["get", "post"][..]),
+        ("/api/v1/alert-rules/{id}", &["get", "put", "delete"]),
+        ("/api/v1/silences", &["get", "post"]),
+        ("/api/v1/silences/{id}", &["get", "delete"]),
+        ("/api/v1/alerts", &["get"]),
+        ("/api/v1/alerts/{id}", &["get"]),
+        ("/api/v1/alerts/{id}/ack", &["post"]),
+        ("/api/v1/alerts/{id}/resolve", &["post"]),
+        ("/api/v1/channels", &["get", "post"]),
+        ("/api/v1/channels/{name}", &["get", "put", "delete"]),
+        ("/api/v1/channels/{name}/test", &["post"]),
+        ("/api/v1/deliveries", &["get"]),
+    ] {
+        for m in methods {
+            assert!(
+                doc["paths"][path][m].is_object(),
+                "{m} {path} is not documented"
+            );
+        }
+    }
+    // Every schema referenced is defined.
+    let text = doc.to_string();
+    for r in text.split("\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+    }
+}
+
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
