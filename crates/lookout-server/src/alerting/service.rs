@@ -51,8 +51,7 @@ pub const CONFIG_READ_ONLY: &str = "declared in lookout.toml; change it there";
 pub struct Page<T> {
     /// The items, newest first.
     pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Pass as `cursor` to get the next page (`null` on the last).
     pub next_cursor: Option<String>,
 }
 
@@ -616,6 +615,12 @@ pub async fn create_silence(
     }
     if input.comment.chars().count() > 2000 {
         return Err(bad("comment", "at most 2000 characters"));
+    }
+    if let Some(p) = project_id
+        && access.is_admin()
+        && state.store().get_project(p).await?.is_none()
+    {
+        return Err(bad("matchers", format!("there is no project {p}")));
     }
     silence_writable(state, access, project_id).await?;
     let row = state

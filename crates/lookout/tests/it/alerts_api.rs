@@ -569,6 +569,15 @@ fn an_error_raises_an_alert_that_is_silenced_acknowledged_and_resolved() {
         &s,
         "POST",
         "/api/v1/silences",
+        &f.admin,
+        Some(json!({"matchers": ["project_id=9999"], "duration": "1h"})),
+    );
+    assert_eq!(code, 400, "{v}");
+    assert!(detail(&v).contains("matchers"), "{v}");
+    let (code, v) = call(
+        &s,
+        "POST",
+        "/api/v1/silences",
         &f.shop_member,
         Some(json!({"matchers": ["severity=high"], "duration": "1h"})),
     );
@@ -767,7 +776,13 @@ fn an_error_raises_an_alert_that_is_silenced_acknowledged_and_resolved() {
     let (_, resolved) = call(&s, "GET", "/api/v1/alerts?state=resolved", &f.admin, None);
     assert_eq!(resolved["items"][0]["id"], aid);
 
-    // The delivery log shows the sends, filtered and paged.
+    // The resolution is notified too (send_resolved is on by default).
+    let got = hook.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "{}", s.stderr());
+    let body: Value = serde_json::from_str(&got[1].1).unwrap();
+    assert_eq!(body["kind"], "resolved");
+
+    // The delivery log shows both sends, filtered and paged.
     assert!(wait_until(Duration::from_secs(10), || {
         let (_, d) = call(
             &s,
@@ -776,10 +791,23 @@ fn an_error_raises_an_alert_that_is_silenced_acknowledged_and_resolved() {
             &f.admin,
             None,
         );
-        !d["items"].as_array().unwrap().is_empty()
+        d["items"].as_array().unwrap().len() == 2
     }));
+    let (_, all) = call(&s, "GET", "/api/v1/deliveries", &f.admin, None);
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    assert!(all["next_cursor"].is_null(), "{all}");
     let (_, d) = call(&s, "GET", "/api/v1/deliveries?limit=1", &f.admin, None);
-    assert_eq!(d["items"].as_array().unwrap().len(), 1);
+    assert_eq!(d["items"][0]["id"], all["items"][0]["id"], "newest first");
+    let cursor = d["next_cursor"].as_str().expect("a next page");
+    let (_, d2) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/deliveries?limit=1&cursor={cursor}"),
+        &f.admin,
+        None,
+    );
+    assert_eq!(d2["items"][0]["id"], all["items"][1]["id"], "{d2}");
+    assert!(d2["next_cursor"].is_null(), "{d2}");
     let (code, v) = call(&s, "GET", "/api/v1/deliveries?outcome=lost", &f.admin, None);
     assert_eq!(code, 400, "{v}");
     let (_, ch) = call(&s, "GET", "/api/v1/channels/apihook", &f.admin, None);
