@@ -516,7 +516,11 @@ pub async fn list_silences(
     active: Option<bool>,
 ) -> Result<Vec<SilenceView>, ApiError> {
     let now = Utc::now();
-    let since = DateTime::<Utc>::UNIX_EPOCH;
+    // Silences in force end after now: only those need reading then.
+    let since = match active {
+        Some(true) => now,
+        _ => DateTime::<Utc>::UNIX_EPOCH,
+    };
     let mut out = Vec::new();
     let mut rows = state.store().list_silences(since).await?;
     rows.reverse();
