@@ -9,6 +9,7 @@ pub mod control;
 pub mod monitor_feed;
 pub mod outbox;
 pub mod runner;
+pub mod service;
 pub mod test_message;
 
 #[cfg(test)]
