@@ -617,6 +617,7 @@ async fn commands_acknowledge_and_resolve_by_row_id() {
             projects: None,
             include_install: true,
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap()
