@@ -61,6 +61,12 @@ api_base_url = "{telegram.url}"
     return make_server(extra_env={"LOOKOUT_CONFIG": str(config)})
 
 
+def need(value, what: str):
+    """``value`` when truthy, else an AssertionError (so ``eventually`` retries)."""
+    assert value, what
+    return value
+
+
 def charge_card(order):
     return order["card"]
 
@@ -108,7 +114,7 @@ def test_buttons_act_as_the_linked_user(server, project, sentry, telegram, api):
         sentry_sdk.capture_exception(exc)
     sentry.flush()
 
-    sent = eventually(lambda: telegram.messages() or pytest.fail("no sendMessage yet"), timeout=10)
+    sent = eventually(lambda: need(telegram.messages(), "no sendMessage yet"), timeout=10)
     body = sent[0]["body"]
     assert body["parse_mode"] == "HTML"
     assert "KeyError: 'card'" in body["text"], body["text"]
@@ -152,7 +158,7 @@ def test_buttons_act_as_the_linked_user(server, project, sentry, telegram, api):
     # The member acknowledges: answered, the message says so, the button goes.
     answer = press(telegram, MEMBER_TG, ack, message)
     assert answer["text"] == "Acknowledged"
-    edit = eventually(lambda: telegram.of("editMessageText") or pytest.fail("no edit yet"), timeout=10)[-1]["body"]
+    edit = eventually(lambda: need(telegram.of("editMessageText"), "no edit yet"), timeout=10)[-1]["body"]
     assert (edit["chat_id"], edit["message_id"], edit["parse_mode"]) == (CHAT, 1, "HTML")
     assert edit["text"].startswith(body["text"].rstrip()), edit["text"]
     assert re.search(r"\n👀 Acknowledged by member@example\.com at \d\d:\d\d UTC$", edit["text"]), edit["text"]
@@ -161,7 +167,7 @@ def test_buttons_act_as_the_linked_user(server, project, sentry, telegram, api):
 
     answer = press(telegram, MEMBER_TG, sil, message)
     assert answer["text"] == "Silenced for 1 h"
-    edit = eventually(lambda: telegram.of("editMessageText")[1:] or pytest.fail("no edit yet"), timeout=10)[-1]["body"]
+    edit = eventually(lambda: need(telegram.of("editMessageText")[1:], "no edit yet"), timeout=10)[-1]["body"]
     assert "👀 Acknowledged by member@example.com" in edit["text"]
     assert re.search(r"\n🔕 Silenced for 1 h by member@example\.com at \d\d:\d\d UTC$", edit["text"])
     assert [b["text"] for b in edit["reply_markup"]["inline_keyboard"][0]] == ["Resolve"]
@@ -171,7 +177,7 @@ def test_buttons_act_as_the_linked_user(server, project, sentry, telegram, api):
     answer = press(telegram, MEMBER_TG, res, message)
     assert answer["text"] == "Resolved"
     assert api.issue(issue_id)["status"] == "resolved"
-    edit = eventually(lambda: telegram.of("editMessageText")[2:] or pytest.fail("no edit yet"), timeout=10)[-1]["body"]
+    edit = eventually(lambda: need(telegram.of("editMessageText")[2:], "no edit yet"), timeout=10)[-1]["body"]
     assert re.search(r"\n✅ Resolved by member@example\.com at \d\d:\d\d UTC$", edit["text"]), edit["text"]
     assert "🔕 Silenced for 1 h by member@example.com" in edit["text"]
     assert "reply_markup" not in edit
@@ -197,11 +203,11 @@ def test_offsets_survive_a_restart(server, telegram):  # noqa: F811
     page = admin.post("/account/telegram/link")
     code = re.search(r"/link ([A-Z0-9]+)<", page.text).group(1)
     telegram.queue_message(MEMBER_TG, f"/start {code}", chat_id=MEMBER_TG)
-    eventually(lambda: [m for m in telegram.messages() if m["body"]["text"].startswith("Linked to")] or pytest.fail("not linked"), timeout=10)
+    eventually(lambda: need([m for m in telegram.messages() if m["body"]["text"].startswith("Linked to")], "not linked"), timeout=10)
     # The code works once.
     telegram.queue_message(STRANGER_TG, f"/link {code}", chat_id=STRANGER_TG)
-    eventually(lambda: [m for m in telegram.messages() if "unknown, used or expired" in m["body"]["text"]] or pytest.fail("no refusal"), timeout=10)
-    eventually(lambda: telegram.pending_updates() == 0 or pytest.fail("updates left"), timeout=10)
+    eventually(lambda: need([m for m in telegram.messages() if "unknown, used or expired" in m["body"]["text"]], "no refusal"), timeout=10)
+    eventually(lambda: need(telegram.pending_updates() == 0, "updates left"), timeout=10)
     handled = len(telegram.messages())
     last = telegram._next_update
 
@@ -211,9 +217,9 @@ def test_offsets_survive_a_restart(server, telegram):  # noqa: F811
     telegram.redeliver_all()
     server.start()
     first = eventually(
-        lambda: telegram.polls[polls_before:] or pytest.fail("no poll after the restart"),
+        lambda: need(telegram.polls[polls_before:], "no poll after the restart"),
         timeout=15,
     )[0]
     assert first["body"].get("offset") == last + 1, first
-    eventually(lambda: telegram.pending_updates() == 0 or pytest.fail("updates left"), timeout=10)
+    eventually(lambda: need(telegram.pending_updates() == 0, "updates left"), timeout=10)
     assert len(telegram.messages()) == handled, "nothing was handled twice"
