@@ -1445,8 +1445,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// not linked to this user.
     async fn delete_telegram_link(&self, user_id: i64, telegram_user_id: i64) -> Result<bool>;
     /// The Lookout user a Telegram account is linked to.
-    async fn telegram_linked_user(&self, telegram_user_id: i64)
-    -> Result<Option<lookout_model::User>>;
+    async fn telegram_linked_user(
+        &self,
+        telegram_user_id: i64,
+    ) -> Result<Option<lookout_model::User>>;
 
     /// A named cursor of the alerting engine (0 when never set).
     async fn alert_cursor(&self, name: &str) -> Result<i64>;

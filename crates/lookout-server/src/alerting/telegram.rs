@@ -281,7 +281,9 @@ pub fn authorize(
     is_admin: bool,
     role: &dyn Fn(i64) -> Option<Role>,
 ) -> Result<(), Refusal> {
-    if action == ButtonAction::Resolve && !subjects.iter().any(|s| matches!(s, Subject::Issue { .. })) {
+    if action == ButtonAction::Resolve
+        && !subjects.iter().any(|s| matches!(s, Subject::Issue { .. }))
+    {
         return Err(Refusal::Forbidden(
             "Nothing to resolve: these alerts are not about issues".into(),
         ));
@@ -306,7 +308,10 @@ pub fn authorize(
                             format!("You may not resolve this issue (you are a {})", r.as_str())
                         }
                         ButtonAction::Acknowledge => {
-                            format!("You may not acknowledge this alert (you are a {})", r.as_str())
+                            format!(
+                                "You may not acknowledge this alert (you are a {})",
+                                r.as_str()
+                            )
                         }
                         ButtonAction::Silence1h => {
                             format!("You may not silence this alert (you are a {})", r.as_str())
@@ -352,9 +357,13 @@ pub fn done_line(action: ButtonAction, by: &str, at: DateTime<Utc>) -> String {
 }
 
 fn is_done_line(line: &str) -> bool {
-    ["👀 Acknowledged by ", "✅ Resolved by ", "🔕 Silenced for 1 h by "]
-        .iter()
-        .any(|p| line.starts_with(p))
+    [
+        "👀 Acknowledged by ",
+        "✅ Resolved by ",
+        "🔕 Silenced for 1 h by ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
 }
 
 /// The edited message: the notification as first rendered, the lines of
@@ -477,7 +486,8 @@ pub fn spawn(
                             continue;
                         }
                         let (stop, rx) = watch::channel(false);
-                        let poller = Poller::new(state.clone(), worker.clone(), b.clone(), poll_timeout);
+                        let poller =
+                            Poller::new(state.clone(), worker.clone(), b.clone(), poll_timeout);
                         let task = tokio::spawn(poller.run(rx));
                         running.insert(b, (stop, task));
                     }
@@ -517,7 +527,12 @@ struct PollError {
 
 impl Poller {
     /// A poller of `bot`, waiting up to `poll_timeout` per call.
-    pub fn new(state: AppState, worker: Arc<OutboxWorker>, bot: Bot, poll_timeout: Duration) -> Poller {
+    pub fn new(
+        state: AppState,
+        worker: Arc<OutboxWorker>,
+        bot: Bot,
+        poll_timeout: Duration,
+    ) -> Poller {
         let http = reqwest::Client::builder()
             .timeout(poll_timeout + Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
@@ -570,7 +585,11 @@ impl Poller {
                     failures = failures.saturating_add(1);
                     let exp = Duration::from_secs(1u64 << failures.min(6).saturating_sub(1));
                     let jittered = exp.mul_f64(0.5 + rand::random::<f64>() / 2.0);
-                    let wait = e.retry_after.unwrap_or_default().max(jittered).min(MAX_BACKOFF);
+                    let wait = e
+                        .retry_after
+                        .unwrap_or_default()
+                        .max(jittered)
+                        .min(MAX_BACKOFF);
                     tracing::warn!(
                         bot = %bot_id,
                         error = %e.message,
@@ -603,7 +622,12 @@ impl Poller {
         }
     }
 
-    async fn call_raw(&self, url: &str, body: &Value, timeout: Duration) -> Result<Value, PollError> {
+    async fn call_raw(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, PollError> {
         let resp = self
             .http
             .post(url)
@@ -626,7 +650,9 @@ impl Poller {
         if (200..300).contains(&status) && v["ok"] == json!(true) {
             return Ok(v["result"].clone());
         }
-        let desc = self.bot.redact(v["description"].as_str().unwrap_or("no description"));
+        let desc = self
+            .bot
+            .redact(v["description"].as_str().unwrap_or("no description"));
         let hint = if status == 409 {
             " (a webhook is set for this bot, or another process polls it: getUpdates and webhooks exclude each other)"
         } else {
@@ -634,7 +660,9 @@ impl Poller {
         };
         Err(PollError {
             message: format!("HTTP {status}: {desc}{hint}"),
-            retry_after: v["parameters"]["retry_after"].as_u64().map(Duration::from_secs),
+            retry_after: v["parameters"]["retry_after"]
+                .as_u64()
+                .map(Duration::from_secs),
         })
     }
 
@@ -678,7 +706,9 @@ impl Poller {
                     self.on_message(m).await;
                 }
             }
-            Err(e) => tracing::debug!(update = id, error = %e, "telegram: unreadable update skipped"),
+            Err(e) => {
+                tracing::debug!(update = id, error = %e, "telegram: unreadable update skipped")
+            }
         }
         if let Err(e) = self
             .state
@@ -708,7 +738,8 @@ impl Poller {
         if let Some(t) = m.message_thread_id {
             body["message_thread_id"] = json!(t);
         }
-        self.call(&m.chat.id.to_string(), "sendMessage", &body).await;
+        self.call(&m.chat.id.to_string(), "sendMessage", &body)
+            .await;
     }
 
     async fn on_message(&self, m: Message) {
@@ -732,12 +763,7 @@ impl Poller {
         let consumed = self
             .state
             .store()
-            .consume_telegram_link_code(
-                code_hash(&code),
-                from.id,
-                from.display_name(),
-                Utc::now(),
-            )
+            .consume_telegram_link_code(code_hash(&code), from.id, from.display_name(), Utc::now())
             .await;
         match consumed {
             Ok(Some(user)) => {
@@ -763,8 +789,11 @@ impl Poller {
             Err(e) => {
                 self.metrics.links.with(&["failed"]).inc();
                 tracing::warn!(error = %e, "telegram: cannot link");
-                self.reply(&m, "Lookout could not link this account right now; try again.")
-                    .await;
+                self.reply(
+                    &m,
+                    "Lookout could not link this account right now; try again.",
+                )
+                .await;
             }
         }
     }
@@ -856,7 +885,10 @@ impl Poller {
                 let text = edited_text(
                     &render::telegram_html(&n, &ctx),
                     &render::title(&n, &ctx),
-                    q.message.as_ref().and_then(|m| m.text.as_deref()).unwrap_or(""),
+                    q.message
+                        .as_ref()
+                        .and_then(|m| m.text.as_deref())
+                        .unwrap_or(""),
                     &done_line(action, &user.email, now),
                 );
                 let keyboard = reduced_keyboard(
@@ -891,7 +923,10 @@ impl Poller {
             }
         }
         if acked == 0 {
-            return Err(Pressed::refused("expired", "Already resolved: nothing to acknowledge"));
+            return Err(Pressed::refused(
+                "expired",
+                "Already resolved: nothing to acknowledge",
+            ));
         }
         Ok("Acknowledged".into())
     }

@@ -86,13 +86,18 @@ fn bots_are_the_distinct_enabled_telegram_channels() {
         created_at: Utc::now(),
         updated_at: Utc::now(),
     };
-    let tg = |token: &str, chat: &str| json!({"kind": "telegram", "bot_token": token, "chat_id": chat});
+    let tg =
+        |token: &str, chat: &str| json!({"kind": "telegram", "bot_token": token, "chat_id": chat});
     let bots = bots_of(&[
         row("a", true, tg("1:A", "-1")),
         row("b", true, tg("1:A", "-2")),
         row("c", true, tg("2:B", "-1")),
         row("d", false, tg("3:C", "-1")),
-        row("e", true, json!({"kind": "slack", "webhook_url": "https://x"})),
+        row(
+            "e",
+            true,
+            json!({"kind": "slack", "webhook_url": "https://x"}),
+        ),
     ]);
     let ids: Vec<&str> = bots.iter().map(Bot::id).collect();
     assert_eq!(ids, vec!["1", "2"]);
@@ -125,7 +130,10 @@ fn authorization_follows_the_project_roles() {
             Err(Refusal::Unseen)
         );
         let r = authorize(action, &[issue.clone()], false, &viewer).unwrap_err();
-        assert!(matches!(&r, Refusal::Forbidden(t) if t.contains("viewer")), "{r:?}");
+        assert!(
+            matches!(&r, Refusal::Forbidden(t) if t.contains("viewer")),
+            "{r:?}"
+        );
         // Install alerts: administrators only.
         assert!(matches!(
             authorize(action, &[Subject::Install], false, &member),
@@ -139,11 +147,21 @@ fn authorization_follows_the_project_roles() {
         "You may not resolve this issue (you are a viewer)"
     );
     assert_eq!(
-        authorize(ButtonAction::Acknowledge, &[Subject::Install], true, &stranger),
+        authorize(
+            ButtonAction::Acknowledge,
+            &[Subject::Install],
+            true,
+            &stranger
+        ),
         Ok(())
     );
     assert_eq!(
-        authorize(ButtonAction::Acknowledge, &[monitor.clone()], false, &member),
+        authorize(
+            ButtonAction::Acknowledge,
+            &[monitor.clone()],
+            false,
+            &member
+        ),
         Ok(())
     );
     // Nothing to resolve on a monitor alert.
@@ -195,7 +213,8 @@ fn the_edited_message_keeps_earlier_presses_and_escapes() {
         .with_timezone(&Utc);
     let line = done_line(ButtonAction::Resolve, "a<b>@example.com", at);
     assert_eq!(line, "✅ Resolved by a<b>@example.com at 14:03 UTC");
-    let before = "🟠 [FIRING:1] New error\n• KeyError\n\n👀 Acknowledged by ann@example.com at 13:00 UTC";
+    let before =
+        "🟠 [FIRING:1] New error\n• KeyError\n\n👀 Acknowledged by ann@example.com at 13:00 UTC";
     let out = edited_text("🟠 <b>[FIRING:1] New error</b>\n• x\n", "t", before, &line);
     assert_eq!(
         out,

@@ -47,7 +47,11 @@ async fn a_code_links_once_and_expires(store: &dyn Store) {
         .unwrap();
     assert_eq!(linked.map(|u| u.id), Some(ann.id));
     assert_eq!(
-        store.telegram_linked_user(1001).await.unwrap().map(|u| u.id),
+        store
+            .telegram_linked_user(1001)
+            .await
+            .unwrap()
+            .map(|u| u.id),
         Some(ann.id)
     );
     // Single use.
@@ -144,7 +148,11 @@ async fn links_list_unlink_and_follow_the_user(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.list_telegram_links(bob.id).await.unwrap().len(), 1);
     assert_eq!(
-        store.telegram_linked_user(2002).await.unwrap().map(|u| u.id),
+        store
+            .telegram_linked_user(2002)
+            .await
+            .unwrap()
+            .map(|u| u.id),
         Some(cy.id)
     );
     // Unlinking is the owner's only.
