@@ -124,12 +124,15 @@ fn authorization_follows_the_project_roles() {
         ButtonAction::Resolve,
         ButtonAction::Silence1h,
     ] {
-        assert_eq!(authorize(action, &[issue.clone()], false, &member), Ok(()));
         assert_eq!(
-            authorize(action, &[issue.clone()], false, &stranger),
+            authorize(action, std::slice::from_ref(&issue), false, &member),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(action, std::slice::from_ref(&issue), false, &stranger),
             Err(Refusal::Unseen)
         );
-        let r = authorize(action, &[issue.clone()], false, &viewer).unwrap_err();
+        let r = authorize(action, std::slice::from_ref(&issue), false, &viewer).unwrap_err();
         assert!(
             matches!(&r, Refusal::Forbidden(t) if t.contains("viewer")),
             "{r:?}"
@@ -141,9 +144,14 @@ fn authorization_follows_the_project_roles() {
         ));
     }
     assert_eq!(
-        authorize(ButtonAction::Resolve, &[issue.clone()], false, &viewer)
-            .unwrap_err()
-            .text(),
+        authorize(
+            ButtonAction::Resolve,
+            std::slice::from_ref(&issue),
+            false,
+            &viewer
+        )
+        .unwrap_err()
+        .text(),
         "You may not resolve this issue (you are a viewer)"
     );
     assert_eq!(
@@ -158,7 +166,7 @@ fn authorization_follows_the_project_roles() {
     assert_eq!(
         authorize(
             ButtonAction::Acknowledge,
-            &[monitor.clone()],
+            std::slice::from_ref(&monitor),
             false,
             &member
         ),
