@@ -1,6 +1,8 @@
 """Alerting end to end (issue #6): the real sentry-sdk raises a new error,
 and a Telegram Bot API emulator (a loopback HTTP server started here)
 receives the message, in HTML with the issue's details and its buttons.
+test_telegram.py uses the same emulator for the receiving side (links and
+button presses).
 
 Rules and channels come from ``lookout.toml`` (alerts as code); the
 emulator's address is the channel's ``api_base_url``.
@@ -22,39 +24,130 @@ from conftest import eventually
 
 
 class TelegramEmulator:
-    """Records Bot API calls and answers ``{"ok": true, ...}``."""
+    """A loopback Telegram Bot API: records every call, answers
+    ``{"ok": true, ...}``, and serves ``getUpdates`` from a queue the test
+    fills (``queue_message``, ``queue_press``), honouring ``offset`` and
+    ``timeout`` as Telegram does: updates below the offset are confirmed
+    and never served again; with nothing to serve it waits up to
+    ``timeout`` seconds before answering an empty list."""
+
+    BOT_USERNAME = "lookout_test_bot"
 
     def __init__(self) -> None:
         self.calls: list[dict] = []
+        self.polls: list[dict] = []
+        self.updates: list[dict] = []
+        self.history: list[dict] = []
+        self._next_update = 1000
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                with emulator._lock:
-                    emulator.calls.append({"path": self.path, "body": body})
-                    n = len(emulator.calls)
-                out = json.dumps({"ok": True, "result": {"message_id": n}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                method = self.path.rsplit("/", 1)[-1]
+                result = emulator._answer(self.path, method, body)
+                out = json.dumps({"ok": True, "result": result}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a long poll the client gave up on (shutdown)
 
             def log_message(self, *args):  # quiet
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def messages(self) -> list[dict]:
+    def _answer(self, path: str, method: str, body: dict):
+        if method == "getUpdates":
+            offset = int(body.get("offset") or 0)
+            wait = min(float(body.get("timeout") or 0), 2.0)
+            with self._cond:
+                self.polls.append({"path": path, "body": body})
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                if not self.updates and wait > 0:
+                    self._cond.wait(wait)
+                    self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                return list(self.updates)
         with self._lock:
-            return [c for c in self.calls if c["path"].endswith("/sendMessage")]
+            self.calls.append({"path": path, "method": method, "body": body})
+            n = len(self.calls)
+        if method == "getMe":
+            return {"id": 123456, "is_bot": True, "first_name": "Lookout", "username": self.BOT_USERNAME}
+        if method == "answerCallbackQuery":
+            return True
+        return {"message_id": n, "chat": {"id": body.get("chat_id")}, "text": body.get("text", "")}
+
+    def _queue(self, update: dict) -> int:
+        with self._cond:
+            self._next_update += 1
+            update["update_id"] = self._next_update
+            self.updates.append(update)
+            self.history.append(update)
+            self._cond.notify_all()
+            return self._next_update
+
+    def queue_message(self, user_id: int, text: str, chat_id: int = -1001234567890, username: str = "") -> int:
+        """A message from Telegram user ``user_id`` in ``chat_id``."""
+        sender = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        if username:
+            sender["username"] = username
+        return self._queue({
+            "message": {
+                "message_id": 900 + self._next_update,
+                "date": 0,
+                "chat": {"id": chat_id, "type": "supergroup"},
+                "from": sender,
+                "text": text,
+            }
+        })
+
+    def queue_press(self, user_id: int, data: str, message: dict) -> tuple[int, str]:
+        """User ``user_id`` presses the button ``data`` under ``message`` (a
+        message as Telegram returns it: ``message_id``, ``chat``, ``text``,
+        ``reply_markup``). Returns the update id and the callback query id."""
+        qid = f"q{self._next_update + 1}"
+        uid = self._queue({
+            "callback_query": {
+                "id": qid,
+                "from": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"},
+                "chat_instance": "1",
+                "message": message,
+                "data": data,
+            }
+        })
+        return uid, qid
+
+    def redeliver_all(self) -> None:
+        """Serves every update ever queued again, as Telegram does for
+        updates nobody confirmed with ``offset``."""
+        with self._cond:
+            self.updates = list(self.history)
+            self._cond.notify_all()
+
+    def pending_updates(self) -> int:
+        with self._lock:
+            return len(self.updates)
+
+    def of(self, method: str) -> list[dict]:
+        with self._lock:
+            return [c for c in self.calls if c["method"] == method]
+
+    def messages(self) -> list[dict]:
+        return self.of("sendMessage")
 
     def close(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -80,6 +80,9 @@ pub struct AlertsConfig {
     pub inhibit: Vec<lookout_alert::InhibitRule>,
     /// `[alerts.channels.<name>]`: channels by name.
     pub channels: std::collections::BTreeMap<String, lookout_alert::channel::ChannelConfig>,
+    /// How long one Telegram `getUpdates` long poll waits for button
+    /// presses and `/link` messages (`25s`; 1 s to 50 s).
+    pub telegram_poll_timeout: String,
 }
 
 impl Default for AlertsConfig {
@@ -90,6 +93,7 @@ impl Default for AlertsConfig {
             routes: None,
             inhibit: Vec::new(),
             channels: Default::default(),
+            telegram_poll_timeout: "25s".into(),
         }
     }
 }
@@ -116,9 +120,29 @@ impl AlertsConfig {
         }
     }
 
+    /// The Telegram long-poll timeout (25 s when unreadable: `validate`
+    /// refuses that at start-up).
+    pub fn telegram_poll_timeout(&self) -> std::time::Duration {
+        lookout_alert::parse_duration(&self.telegram_poll_timeout)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .filter(|d| (1..=50).contains(&d.as_secs()))
+            .unwrap_or(std::time::Duration::from_secs(25))
+    }
+
     /// Checks what serde cannot: rule windows, channel settings, unique
     /// rule names.
     pub fn validate(&self) -> Result<(), String> {
+        match lookout_alert::parse_duration(&self.telegram_poll_timeout) {
+            Ok(d) if (1..=50).contains(&d.num_seconds()) && d.subsec_nanos() == 0 => {}
+            Ok(_) => {
+                return Err(format!(
+                    "alerts.telegram_poll_timeout `{}`: must be whole seconds from 1s to 50s",
+                    self.telegram_poll_timeout
+                ));
+            }
+            Err(e) => return Err(format!("alerts.telegram_poll_timeout: {e}")),
+        }
         let mut names = std::collections::BTreeSet::new();
         for r in &self.rules {
             r.validate()
@@ -1136,6 +1160,10 @@ format = "alertmanager"
         );
         assert_eq!(r.group_wait, Some(chrono::Duration::seconds(1)));
         assert_eq!(r.repeat_interval, Some(chrono::Duration::hours(1)));
+        assert_eq!(
+            d.alerts.telegram_poll_timeout(),
+            std::time::Duration::from_secs(25)
+        );
     }
 
     fn chrono_free_minutes(m: i64) -> chrono::Duration {
@@ -1162,6 +1190,14 @@ format = "alertmanager"
             (
                 "[[alerts.rules]]\nname = \"x\"\nseverity = \"high\"\ncondition = { kind = \"new_issue\" }\n[[alerts.rules]]\nname = \"x\"\nseverity = \"low\"\ncondition = { kind = \"regression\" }\n",
                 "two rules",
+            ),
+            (
+                "[alerts]\ntelegram_poll_timeout = \"2m\"\n",
+                "telegram_poll_timeout",
+            ),
+            (
+                "[alerts]\ntelegram_poll_timeout = \"soon\"\n",
+                "telegram_poll_timeout",
             ),
         ] {
             std::fs::write(&path, text).unwrap();

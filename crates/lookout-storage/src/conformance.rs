@@ -14,6 +14,7 @@ pub mod access;
 pub mod alerts;
 pub mod monitors;
 pub mod overview;
+pub mod telegram;
 
 use crate::{
     IssueQuery, IssueSort, NewApiToken, NewDeploy, NewProject, NewUser, ReleaseUpdate,
@@ -64,6 +65,7 @@ pub async fn run_all(store: &dyn Store) {
     overview::run_all(store).await;
     monitors::run_all(store).await;
     alerts::run_all(store).await;
+    telegram::run_all(store).await;
 }
 
 async fn system_events_round_trip_and_expire(store: &dyn Store) {

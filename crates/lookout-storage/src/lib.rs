@@ -897,6 +897,20 @@ pub struct BreakerRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A Telegram account linked to a Lookout user: button presses from it
+/// act as that user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelegramLink {
+    /// Telegram's numeric user id (`from.id`).
+    pub telegram_user_id: i64,
+    /// The Lookout user.
+    pub user_id: i64,
+    /// `@username` or first name, as Telegram gave it when linking.
+    pub display_name: String,
+    /// Linked at.
+    pub created_at: DateTime<Utc>,
+}
+
 /// Everything Lookout stores. Implemented by each backend.
 ///
 /// Methods are async; backends that block (SQLite) run the work on their
@@ -1343,6 +1357,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_alert_instances(&self, q: AlertInstanceQuery) -> Result<Vec<AlertInstanceRow>>;
     /// One alert instance.
     async fn get_alert_instance(&self, id: i64) -> Result<Option<AlertInstanceRow>>;
+    /// The alert instance a notification named: by rule, fingerprint and
+    /// `active_since`; when that one was pruned, the latest instance of the
+    /// same rule and fingerprint.
+    async fn find_alert_instance(
+        &self,
+        rule_id: i64,
+        fingerprint: String,
+        active_since: DateTime<Utc>,
+    ) -> Result<Option<AlertInstanceRow>>;
     /// Deletes resolved instances that ended before `before` (at most
     /// `budget`). Returns how many.
     async fn prune_alert_instances(&self, before: DateTime<Utc>, budget: usize) -> Result<u64>;
@@ -1395,6 +1418,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         state: Option<OutboxState>,
         limit: usize,
     ) -> Result<Vec<OutboxItem>>;
+    /// One outbox item (a Telegram button names its notification by it).
+    async fn get_outbox_item(&self, id: i64) -> Result<Option<OutboxItem>>;
     /// Outbox counts per state.
     async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>>;
     /// The delivery log, newest first; of one outbox item when given.
@@ -1414,6 +1439,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn save_breaker(&self, b: BreakerRow) -> Result<()>;
     /// Every saved circuit breaker, by channel.
     async fn list_breakers(&self) -> Result<Vec<BreakerRow>>;
+
+    // --- Telegram linking (issue #6) -------------------------------------
+
+    /// Stores a one-time link code (its SHA-256) for a user, valid until
+    /// `expires_at`; drops expired codes and all but the user's newest few.
+    async fn create_telegram_link_code(
+        &self,
+        user_id: i64,
+        code_hash: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Uses a link code: deletes it (whether or not it expired) and, when
+    /// it was valid, links the Telegram account to its user (replacing an
+    /// earlier link of that Telegram account). Returns the user; `None`
+    /// for an unknown or expired code.
+    async fn consume_telegram_link_code(
+        &self,
+        code_hash: String,
+        telegram_user_id: i64,
+        display_name: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<lookout_model::User>>;
+    /// The Telegram accounts linked to a user, oldest first.
+    async fn list_telegram_links(&self, user_id: i64) -> Result<Vec<TelegramLink>>;
+    /// Unlinks one of the user's Telegram accounts. `false` when it was
+    /// not linked to this user.
+    async fn delete_telegram_link(&self, user_id: i64, telegram_user_id: i64) -> Result<bool>;
+    /// The Lookout user a Telegram account is linked to.
+    async fn telegram_linked_user(
+        &self,
+        telegram_user_id: i64,
+    ) -> Result<Option<lookout_model::User>>;
 
     /// A named cursor of the alerting engine (0 when never set).
     async fn alert_cursor(&self, name: &str) -> Result<i64>;

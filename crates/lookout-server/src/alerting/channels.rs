@@ -149,7 +149,9 @@ impl Senders {
     }
 
     /// Calls a Bot API method, honouring the chat's rate limits, and
-    /// returns the outcome and the `result` on success.
+    /// returns the outcome and the `result` on success. An empty
+    /// `chat_id` is a call bound to no chat (`answerCallbackQuery`): it
+    /// is not paced.
     pub async fn telegram(
         &self,
         base: &str,
@@ -158,10 +160,12 @@ impl Senders {
         method: &str,
         body: &Value,
     ) -> (SendOutcome, Option<Value>) {
-        let now = chrono::Utc::now();
-        let at = self.telegram_slots.lock().reserve(chat_id, now);
-        if let Ok(wait) = (at - now).to_std() {
-            tokio::time::sleep(wait).await;
+        if !chat_id.is_empty() {
+            let now = chrono::Utc::now();
+            let at = self.telegram_slots.lock().reserve(chat_id, now);
+            if let Ok(wait) = (at - now).to_std() {
+                tokio::time::sleep(wait).await;
+            }
         }
         let url = format!("{}/bot{token}/{method}", base.trim_end_matches('/'));
         let req = self

@@ -80,6 +80,8 @@ pub struct AlertControl {
 struct Inner {
     tx: OnceLock<mpsc::Sender<Command>>,
     worker: OnceLock<Arc<OutboxWorker>>,
+    /// Telegram bots being polled: public bot id → username (from getMe).
+    telegram_bots: parking_lot::RwLock<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 impl AlertControl {
@@ -100,6 +102,32 @@ impl AlertControl {
     /// The outbox worker (circuit breaker states for the UI), when running.
     pub fn worker(&self) -> Option<&Arc<OutboxWorker>> {
         self.inner.worker.get()
+    }
+
+    /// Records the username of a polled Telegram bot (from `getMe`), or
+    /// forgets the bot (`None`: it is no longer polled).
+    pub fn set_telegram_bot(&self, bot_id: &str, username: Option<String>) {
+        let mut bots = self.inner.telegram_bots.write();
+        match username {
+            Some(u) => {
+                bots.insert(bot_id.to_string(), Some(u));
+            }
+            None => {
+                bots.remove(bot_id);
+            }
+        }
+    }
+
+    /// The usernames of the Telegram bots being polled (for the
+    /// `t.me/<bot>?start=CODE` link on the account page).
+    pub fn telegram_usernames(&self) -> Vec<String> {
+        self.inner
+            .telegram_bots
+            .read()
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     async fn send(&self, c: Command) -> Result<(), ControlError> {

@@ -10,6 +10,7 @@ pub mod monitor_feed;
 pub mod outbox;
 pub mod runner;
 pub mod service;
+pub mod telegram;
 pub mod test_message;
 
 #[cfg(test)]
@@ -28,8 +29,9 @@ use tokio::sync::{mpsc, watch};
 /// How often the engine ticks (and the resolution of every timing).
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// Starts alerting for `serve`: the outbox worker and the engine, fed by
-/// ingest (the observer is set on the ingestor here). The returned task
+/// Starts alerting for `serve`: the outbox worker, the engine, fed by
+/// ingest (the observer is set on the ingestor here), and the Telegram
+/// pollers that act on button presses and `/link`. The returned task
 /// ends once `shutdown` turned true and the sends in flight are finished
 /// and recorded; `serve` waits for it before closing storage.
 pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
@@ -84,8 +86,15 @@ pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::
         state.ingestor().set_observer(Arc::new(sink));
         let commands = state.alerts().connect(worker.clone());
         let engine = tokio::spawn(runner.with_commands(commands).run(TICK, shutdown.clone()));
+        let telegram = telegram::spawn(
+            state.clone(),
+            worker.clone(),
+            cfg.telegram_poll_timeout(),
+            shutdown.clone(),
+        );
         worker.run(shutdown).await;
         let _ = engine.await;
+        let _ = telegram.await;
     })
 }
 

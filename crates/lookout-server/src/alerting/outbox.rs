@@ -121,6 +121,11 @@ impl OutboxWorker {
         *self.ctx.write() = ctx;
     }
 
+    /// The rendering context in force (Telegram edits render with it).
+    pub fn context(&self) -> RenderContext {
+        self.ctx.read().clone()
+    }
+
     /// The senders (a channel's "send test" shares their pacing).
     pub fn senders(&self) -> &Arc<Senders> {
         &self.senders

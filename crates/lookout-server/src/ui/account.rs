@@ -1,4 +1,5 @@
-//! The user's own account: password and personal API tokens.
+//! The user's own account: password, personal API tokens, and the
+//! Telegram accounts whose button presses act as this user.
 
 use super::common::*;
 use super::session::Viewer;
@@ -10,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lookout_model::{ApiToken, TokenScope};
-use lookout_storage::NewApiToken;
+use lookout_storage::{NewApiToken, TelegramLink};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -20,7 +21,64 @@ const NOTICES: &[(&str, &str)] = &[
         "Password changed. Your other sessions were logged out.",
     ),
     ("token-revoked", "Token revoked."),
+    ("telegram-unlinked", "Telegram account unlinked."),
 ];
+
+/// What the account page shows: the user's tokens and Telegram links.
+struct AccountData {
+    tokens: Vec<ApiToken>,
+    telegram: Vec<TelegramLink>,
+}
+
+async fn load(state: &AppState, viewer: &Viewer) -> Result<AccountData, Response> {
+    let tokens = state
+        .store()
+        .list_api_tokens(Some(viewer.user.id))
+        .await
+        .map_err(server_error)?;
+    let telegram = state
+        .store()
+        .list_telegram_links(viewer.user.id)
+        .await
+        .map_err(server_error)?;
+    Ok(AccountData { tokens, telegram })
+}
+
+fn telegram_section(viewer: &Viewer, links: &[TelegramLink]) -> Markup {
+    let csrf = &viewer.session.csrf_token;
+    html! {
+        section #telegram {
+            h2 { "Telegram" }
+            p.muted { "Link your Telegram account to act on Lookout's Telegram messages: the buttons (Acknowledge, Resolve, Silence 1 h) act as you, with your rights." }
+            @if links.is_empty() {
+                div.empty-state { "No Telegram account linked." }
+            } @else {
+                table #telegram-links {
+                    thead { tr { th { "Telegram account" } th { "Id" } th { "Linked" } th { "" } } }
+                    tbody {
+                        @for l in links {
+                            tr.telegram-link {
+                                td.telegram-name { (l.display_name) }
+                                td { code { (l.telegram_user_id) } }
+                                td { (relative_time(l.created_at)) }
+                                td {
+                                    form.inline method="post" action={ "/account/telegram/" (l.telegram_user_id) "/unlink" } {
+                                        input type="hidden" name="csrf_token" value=(csrf);
+                                        button.secondary.unlink-telegram type="submit" { "Unlink" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form #telegram-link-form method="post" action="/account/telegram/link" {
+                input type="hidden" name="csrf_token" value=(csrf);
+                button type="submit" { "Link Telegram" }
+            }
+        }
+    }
+}
 
 fn token_rows(viewer: &Viewer, tokens: &[ApiToken]) -> Markup {
     html! {
@@ -54,7 +112,8 @@ fn token_rows(viewer: &Viewer, tokens: &[ApiToken]) -> Markup {
     }
 }
 
-fn account_view(viewer: &Viewer, tokens: &[ApiToken], top: Markup) -> Markup {
+fn account_view(viewer: &Viewer, data: &AccountData, top: Markup) -> Markup {
+    let tokens = &data.tokens;
     let csrf = &viewer.session.csrf_token;
     layout(
         "Account",
@@ -89,6 +148,7 @@ fn account_view(viewer: &Viewer, tokens: &[ApiToken], top: Markup) -> Markup {
                     button type="submit" { "Create token" }
                 }
             }
+            (telegram_section(viewer, &data.telegram))
         },
     )
 }
@@ -99,14 +159,10 @@ pub async fn account(
     viewer: Viewer,
     Query(done): Query<Done>,
 ) -> Page {
-    let tokens = state
-        .store()
-        .list_api_tokens(Some(viewer.user.id))
-        .await
-        .map_err(server_error)?;
+    let data = load(&state, &viewer).await?;
     Ok(html_page(
         StatusCode::OK,
-        account_view(&viewer, &tokens, notice(done.done.as_deref(), NOTICES)),
+        account_view(&viewer, &data, notice(done.done.as_deref(), NOTICES)),
     ))
 }
 
@@ -208,9 +264,9 @@ pub async fn create_token(
     if let Err(e) = created {
         return server_error(e);
     }
-    let tokens = match state.store().list_api_tokens(Some(viewer.user.id)).await {
-        Ok(t) => t,
-        Err(e) => return server_error(e),
+    let data = match load(&state, &viewer).await {
+        Ok(d) => d,
+        Err(r) => return r,
     };
     // Shown in this response only (pages are `Cache-Control: no-store`);
     // storage keeps its SHA-256.
@@ -220,7 +276,7 @@ pub async fn create_token(
             pre { code #token-secret { (secret) } }
         }
     };
-    html_page(StatusCode::CREATED, account_view(&viewer, &tokens, top))
+    html_page(StatusCode::CREATED, account_view(&viewer, &data, top))
 }
 
 /// `POST /account/tokens/{id}/revoke`: only the owner's own tokens.
@@ -242,6 +298,78 @@ pub async fn revoke_token(
         Ok(false) => error_page(
             &viewer,
             crate::ApiError::NotFound(format!("you have no live token {id}")),
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+/// `POST /account/telegram/link`: makes a one-time link code (valid ten
+/// minutes, stored as its SHA-256) and shows it once with what to send
+/// the bot.
+pub async fn telegram_link_code(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    use crate::alerting::telegram::{CODE_TTL, new_link_code};
+    if !csrf_ok(&viewer, &f.csrf_token) {
+        return forbidden_csrf();
+    }
+    let (code, hash) = new_link_code();
+    let now = chrono::Utc::now();
+    if let Err(e) = state
+        .store()
+        .create_telegram_link_code(viewer.user.id, hash, now + CODE_TTL, now)
+        .await
+    {
+        return server_error(e);
+    }
+    let data = match load(&state, &viewer).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let bots = state.alerts().telegram_usernames();
+    let polling = state.alerts().is_running();
+    let top = html! {
+        div.card #telegram-code-card role="status" {
+            p { "Send this to Lookout's Telegram bot, from the Telegram account to link, within 10 minutes:" }
+            pre { code #telegram-link-command { "/link " (code) } }
+            @for b in &bots {
+                p { "Or open " a.telegram-deep-link href={ "https://t.me/" (b) "?start=" (code) } { "t.me/" (b) } " and press Start." }
+            }
+            @if !polling {
+                p.muted { "Alerting is not running, so the bot is not listening: the code works once it is." }
+            } @else if bots.is_empty() {
+                p.muted { "No Telegram bot has answered yet (is a Telegram channel set up?): the code works once one does." }
+            }
+            p.muted { "The code works once. Anyone who sends it first is linked to your account, so do not share it." }
+        }
+    };
+    html_page(StatusCode::CREATED, account_view(&viewer, &data, top))
+}
+
+/// `POST /account/telegram/{telegram_user_id}/unlink`: only the user's
+/// own links.
+pub async fn telegram_unlink(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(telegram_user_id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&viewer, &f.csrf_token) {
+        return forbidden_csrf();
+    }
+    match state
+        .store()
+        .delete_telegram_link(viewer.user.id, telegram_user_id)
+        .await
+    {
+        Ok(true) => Redirect::to("/account?done=telegram-unlinked").into_response(),
+        Ok(false) => error_page(
+            &viewer,
+            crate::ApiError::NotFound(format!(
+                "no Telegram account {telegram_user_id} is linked to you"
+            )),
         ),
         Err(e) => server_error(e),
     }

@@ -75,6 +75,11 @@ pub fn routes() -> Router<AppState> {
         .route("/account/password", post(account::change_password))
         .route("/account/tokens", post(account::create_token))
         .route("/account/tokens/{id}/revoke", post(account::revoke_token))
+        .route("/account/telegram/link", post(account::telegram_link_code))
+        .route(
+            "/account/telegram/{telegram_user_id}/unlink",
+            post(account::telegram_unlink),
+        )
         .route("/admin/users", get(admin::users))
         .route("/admin/backups", get(backups::page).post(backups::create))
         .route("/admin/backups/{name}/verify", post(backups::verify))

@@ -187,6 +187,24 @@ async fn alert_instances_upsert_by_identity_and_filter(store: &dyn Store) {
         store.get_alert_instance(row.id).await.unwrap().as_ref(),
         Some(row)
     );
+    // A notification names its alerts by identity; a pruned one falls
+    // back to the latest instance of that rule and fingerprint.
+    let found = |since| store.find_alert_instance(r.id, "project=1,issue=1".into(), since);
+    assert_eq!(found(a.active_since).await.unwrap().as_ref(), Some(row));
+    assert_eq!(
+        found(a.active_since - Duration::hours(1))
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(row.id)
+    );
+    assert!(
+        store
+            .find_alert_instance(r.id, "no such".into(), a.active_since)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         mine(
             store
@@ -459,6 +477,16 @@ async fn the_outbox_claims_once_and_records_every_attempt(store: &dyn Store) {
         .unwrap();
     assert_eq!(again, 0);
 
+    let stored = store.list_outbox(None, 10).await.unwrap();
+    let first = stored
+        .iter()
+        .find(|x| x.idempotency_key == "alerts-a/telegram")
+        .unwrap();
+    assert_eq!(
+        store.get_outbox_item(first.id).await.unwrap().as_ref(),
+        Some(first)
+    );
+    assert!(store.get_outbox_item(i64::MAX).await.unwrap().is_none());
     assert!(store.outbox_next_due().await.unwrap().unwrap() <= now);
     let claimed = store.claim_outbox(now, 10).await.unwrap();
     assert_eq!(

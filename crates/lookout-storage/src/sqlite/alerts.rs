@@ -320,6 +320,38 @@ pub(crate) fn get_alert_instance(c: &Connection, id: i64) -> Result<Option<Alert
     .optional()?)
 }
 
+/// The instance with this identity; when that one is gone (pruned), the
+/// latest instance of the same rule and fingerprint.
+pub(crate) fn find_alert_instance(
+    c: &Connection,
+    rule_id: i64,
+    fingerprint: &str,
+    active_since: DateTime<Utc>,
+) -> Result<Option<AlertInstanceRow>> {
+    let exact = c
+        .query_row(
+            &format!(
+                "SELECT {INSTANCE_COLS} FROM alert_instances
+                 WHERE rule_id = ?1 AND fingerprint = ?2 AND active_since = ?3"
+            ),
+            params![rule_id, fingerprint, ms(active_since)],
+            row_instance,
+        )
+        .optional()?;
+    if exact.is_some() {
+        return Ok(exact);
+    }
+    Ok(c.query_row(
+        &format!(
+            "SELECT {INSTANCE_COLS} FROM alert_instances
+             WHERE rule_id = ?1 AND fingerprint = ?2 ORDER BY active_since DESC LIMIT 1"
+        ),
+        params![rule_id, fingerprint],
+        row_instance,
+    )
+    .optional()?)
+}
+
 pub(crate) fn prune_alert_instances(
     c: &Connection,
     before: DateTime<Utc>,
@@ -508,7 +540,7 @@ fn row_outbox(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     })
 }
 
-fn outbox_item(c: &Connection, id: i64) -> Result<Option<OutboxItem>> {
+pub(crate) fn outbox_item(c: &Connection, id: i64) -> Result<Option<OutboxItem>> {
     Ok(c.query_row(
         &format!("SELECT {OUTBOX_COLS} FROM alert_outbox WHERE id = ?1"),
         [id],

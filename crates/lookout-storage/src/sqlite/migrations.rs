@@ -41,6 +41,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(6, "overview", "0006_overview"),
     migration!(7, "monitors", "0007_monitors"),
     migration!(8, "alerts", "0008_alerts"),
+    migration!(9, "telegram", "0009_telegram"),
 ];
 
 /// The highest version this binary knows.

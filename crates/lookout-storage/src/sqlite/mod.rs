@@ -11,6 +11,7 @@ mod ops;
 mod overview;
 mod queries;
 pub mod snapshot;
+mod telegram;
 mod writer;
 
 use crate::codec::DictCache;
@@ -1517,6 +1518,58 @@ impl Store for SqliteStore {
 
     async fn get_alert_instance(&self, id: i64) -> Result<Option<crate::AlertInstanceRow>> {
         self.read(move |c| alerts::get_alert_instance(c, id)).await
+    }
+
+    async fn find_alert_instance(
+        &self,
+        rule_id: i64,
+        fingerprint: String,
+        active_since: DateTime<Utc>,
+    ) -> Result<Option<crate::AlertInstanceRow>> {
+        self.read(move |c| alerts::find_alert_instance(c, rule_id, &fingerprint, active_since))
+            .await
+    }
+
+    async fn get_outbox_item(&self, id: i64) -> Result<Option<crate::OutboxItem>> {
+        self.read(move |c| alerts::outbox_item(c, id)).await
+    }
+
+    async fn create_telegram_link_code(
+        &self,
+        user_id: i64,
+        code_hash: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(move |c| telegram::create_link_code(c, user_id, &code_hash, expires_at, now))
+            .await
+    }
+
+    async fn consume_telegram_link_code(
+        &self,
+        code_hash: String,
+        telegram_user_id: i64,
+        display_name: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        self.write(move |c| {
+            telegram::consume_link_code(c, &code_hash, telegram_user_id, &display_name, now)
+        })
+        .await
+    }
+
+    async fn list_telegram_links(&self, user_id: i64) -> Result<Vec<crate::TelegramLink>> {
+        self.read(move |c| telegram::list_links(c, user_id)).await
+    }
+
+    async fn delete_telegram_link(&self, user_id: i64, telegram_user_id: i64) -> Result<bool> {
+        self.write(move |c| telegram::delete_link(c, user_id, telegram_user_id))
+            .await
+    }
+
+    async fn telegram_linked_user(&self, telegram_user_id: i64) -> Result<Option<User>> {
+        self.read(move |c| telegram::linked_user(c, telegram_user_id))
+            .await
     }
 
     async fn prune_alert_instances(&self, before: DateTime<Utc>, budget: usize) -> Result<u64> {
