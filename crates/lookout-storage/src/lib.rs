@@ -655,6 +655,12 @@ pub struct AlertInstanceQuery {
     pub projects: Option<Vec<i64>>,
     /// Include alerts without a project (backups, channels).
     pub include_install: bool,
+    /// Only alerts of this rule.
+    pub rule_id: Option<i64>,
+    /// Keyset paging: only alerts listed after this one, given as its
+    /// `(updated_at, id)` (the order is `updated_at` then `id`, newest
+    /// first).
+    pub before: Option<(DateTime<Utc>, i64)>,
     /// At most this many, most recently updated first.
     pub limit: usize,
 }
@@ -860,6 +866,20 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
     /// How long the attempt took.
     pub duration_ms: i64,
+}
+
+/// Which lines of the delivery log to list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    /// Only attempts of this channel.
+    pub channel: Option<String>,
+    /// Only attempts with this outcome (`sent`, `retry`, `failed`,
+    /// `deferred`).
+    pub outcome: Option<String>,
+    /// Keyset paging: only lines with a smaller id.
+    pub before_id: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// A channel's circuit breaker, persisted across restarts.
@@ -1383,6 +1403,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         outbox_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<DeliveryAttempt>>;
+    /// The delivery log filtered by channel and outcome, newest (highest
+    /// id) first.
+    async fn query_deliveries(&self, q: DeliveryQuery) -> Result<Vec<DeliveryAttempt>>;
     /// Deletes sent and failed items (and their log) created before
     /// `before`, at most `budget`. Returns how many.
     async fn prune_outbox(&self, before: DateTime<Utc>, budget: usize) -> Result<u64>;

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod control;
 pub mod outbox;
 pub mod runner;
+pub mod service;
 pub mod test_message;
 
 #[cfg(test)]

@@ -140,7 +140,9 @@ pub fn alert_row(a: &Alert, now: chrono::DateTime<chrono::Utc>) -> AlertInstance
     }
 }
 
-fn silence_from_row(row: &lookout_storage::SilenceRow) -> Option<Silence> {
+/// A stored silence as the engine reads it (`None` when a matcher no
+/// longer parses).
+pub fn silence_from_row(row: &lookout_storage::SilenceRow) -> Option<Silence> {
     let matchers = row
         .matchers
         .iter()
@@ -236,6 +238,7 @@ impl AlertRunner {
                 projects: None,
                 include_install: true,
                 limit: 100_000,
+                ..Default::default()
             })
             .await?;
         let alerts: Vec<Alert> = live

@@ -184,6 +184,7 @@ async fn a_failed_backup_is_notified_once_across_a_restart_and_resolves() {
             projects: None,
             include_install: true,
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap();

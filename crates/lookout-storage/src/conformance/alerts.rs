@@ -4,8 +4,9 @@
 
 use super::new_project;
 use crate::{
-    AlertInstanceQuery, AlertInstanceRow, AlertSource, AttemptOutcome, BreakerRow, NewAlertRule,
-    NewChannel, NewOutboxItem, NewSilence, OutboxState, Severity, StorageError, Store, SystemEvent,
+    AlertInstanceQuery, AlertInstanceRow, AlertSource, AttemptOutcome, BreakerRow, DeliveryQuery,
+    NewAlertRule, NewChannel, NewOutboxItem, NewSilence, OutboxState, Severity, StorageError,
+    Store, SystemEvent,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -156,6 +157,7 @@ async fn alert_instances_upsert_by_identity_and_filter(store: &dyn Store) {
             projects,
             include_install,
             limit: 50,
+            ..Default::default()
         };
     let mine = |rows: Vec<AlertInstanceRow>| -> Vec<String> {
         let mut v: Vec<String> = rows
@@ -213,6 +215,49 @@ async fn alert_instances_upsert_by_identity_and_filter(store: &dyn Store) {
         vec!["project=1,issue=1", "project=2"],
         "install-wide alerts only when asked for"
     );
+    // By rule, and paged by (updated_at, id): all three rows share one
+    // updated_at, so the id breaks the tie.
+    let other = store
+        .create_alert_rule(
+            rule("alerts instances other", AlertSource::Api, vec![]),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let by_rule = |rule_id, before, limit| AlertInstanceQuery {
+        rule_id: Some(rule_id),
+        before,
+        limit,
+        include_install: true,
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_alert_instances(by_rule(other.id, None, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = store
+        .list_alert_instances(by_rule(r.id, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    let page1 = store
+        .list_alert_instances(by_rule(r.id, None, 2))
+        .await
+        .unwrap();
+    let last = page1.last().unwrap();
+    let page2 = store
+        .list_alert_instances(by_rule(r.id, Some((last.updated_at, last.id)), 2))
+        .await
+        .unwrap();
+    let mut seen: Vec<i64> = page1.iter().chain(page2.iter()).map(|x| x.id).collect();
+    assert_eq!(seen.len(), 3, "pages neither overlap nor skip");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3);
+    store.delete_alert_rule(other.id).await.unwrap();
     // Discarding a pending instance removes it; resolved history stays.
     let mut resolved = a.clone();
     resolved.state = "resolved".into();
@@ -529,6 +574,35 @@ async fn the_outbox_claims_once_and_records_every_attempt(store: &dyn Store) {
     let log = store.list_deliveries(Some(em), 10).await.unwrap();
     let outcomes: Vec<&str> = log.iter().map(|l| l.outcome.as_str()).collect();
     assert_eq!(outcomes, vec!["failed", "deferred"]);
+    // Filtered by channel and outcome, newest first, paged by id.
+    let q = |channel: Option<&str>, outcome: Option<&str>, before_id, limit| DeliveryQuery {
+        channel: channel.map(String::from),
+        outcome: outcome.map(String::from),
+        before_id,
+        limit,
+    };
+    let tg_log = store
+        .query_deliveries(q(Some("alerts-telegram"), None, None, 10))
+        .await
+        .unwrap();
+    assert!(tg_log.iter().all(|l| l.channel == "alerts-telegram"));
+    assert!(tg_log.windows(2).all(|w| w[0].id > w[1].id));
+    assert!(tg_log.iter().any(|l| l.outbox_id == tg));
+    let retries = store
+        .query_deliveries(q(Some("alerts-telegram"), Some("retry"), None, 10))
+        .await
+        .unwrap();
+    assert!(!retries.is_empty() && retries.iter().all(|l| l.outcome == "retry"));
+    let first = store
+        .query_deliveries(q(Some("alerts-telegram"), None, None, 1))
+        .await
+        .unwrap();
+    let rest = store
+        .query_deliveries(q(Some("alerts-telegram"), None, Some(first[0].id), 10))
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), tg_log.len());
+    assert!(rest.iter().all(|l| l.id < first[0].id));
 
     let counts = store.outbox_counts().await.unwrap();
     assert!(

@@ -288,6 +288,19 @@ pub(crate) fn list_alert_instances(
     } else if !q.include_install {
         sql.push_str(" AND project_id IS NOT NULL");
     }
+    if let Some(rule_id) = q.rule_id {
+        args.push(rule_id.into());
+        sql.push_str(&format!(" AND rule_id = ?{}", args.len()));
+    }
+    if let Some((at, id)) = q.before {
+        args.push(ms(at).into());
+        let t = args.len();
+        args.push(id.into());
+        let i = args.len();
+        sql.push_str(&format!(
+            " AND (updated_at < ?{t} OR (updated_at = ?{t} AND id < ?{i}))"
+        ));
+    }
     args.push(limit(q.limit.max(1)).into());
     sql.push_str(&format!(
         " ORDER BY updated_at DESC, id DESC LIMIT ?{}",
@@ -671,6 +684,37 @@ pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxState, u64)>> {
         }
     }
     Ok(out)
+}
+
+pub(crate) fn query_deliveries(
+    c: &Connection,
+    q: &crate::DeliveryQuery,
+) -> Result<Vec<DeliveryAttempt>> {
+    let mut stmt = c.prepare(
+        "SELECT id, outbox_id, at, channel, attempt, outcome, error, duration_ms
+         FROM alert_deliveries
+         WHERE (?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR outcome = ?2)
+           AND (?3 IS NULL OR id < ?3)
+         ORDER BY id DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![q.channel, q.outcome, q.before_id, limit(q.limit.max(1))],
+        row_delivery,
+    )?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn row_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryAttempt> {
+    Ok(DeliveryAttempt {
+        id: r.get(0)?,
+        outbox_id: r.get(1)?,
+        at: ms_to_time(r.get(2)?),
+        channel: r.get(3)?,
+        attempt: r.get(4)?,
+        outcome: r.get(5)?,
+        error: r.get(6)?,
+        duration_ms: r.get(7)?,
+    })
 }
 
 pub(crate) fn list_deliveries(

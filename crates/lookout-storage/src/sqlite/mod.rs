@@ -1629,6 +1629,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn query_deliveries(
+        &self,
+        q: crate::DeliveryQuery,
+    ) -> Result<Vec<crate::DeliveryAttempt>> {
+        self.read(move |c| alerts::query_deliveries(c, &q)).await
+    }
+
     async fn prune_outbox(&self, before: DateTime<Utc>, budget: usize) -> Result<u64> {
         self.write(move |c| alerts::prune_outbox(c, before, budget))
             .await
