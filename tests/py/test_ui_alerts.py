@@ -272,7 +272,9 @@ def test_channels_send_test_and_delivery_log(server, sentry, receiver):
     sig = receiver.to("/ok/hook")[0]["headers"].get("x-lookout-signature-256", "")
     assert sig.startswith("sha256="), "the secret was kept and signs the body"
     r = admin.post("/alerts/channels/broken/test")
-    assert r.status == 200 and 'data-outcome="failed"' in r.text and "500" in r.text, r.text[:3000]
+    assert r.status == 200, r
+    failed = re.search(r'id="test-outcome" data-outcome="(retry|failed)"[^>]*>([^<]*)<', r.text)
+    assert failed and "HTTP 500: receiver is down" in failed.group(2), r.text[:3000]
 
     # Editing keeps the secret when the field is left empty.
     r = admin.post("/alerts/channels/hook", kind="webhook", url=f"{receiver.url}/ok/hook2", secret="",

@@ -3,9 +3,9 @@
 //! the form per kind to create, edit and delete one; and "Send test",
 //! whose outcome (sent, or the error) is shown on the page.
 
-use super::access;
 use super::forms::*;
-use super::{AlertsTab, alerts_nav, engine_status};
+use super::{AlertsTab, alerts_nav, engine_status, fail};
+use crate::alerting::service::{self, ChannelInput, ChannelView, TestOutcome};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::common::*;
@@ -16,9 +16,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lookout_alert::channel::{ChannelConfig, TELEGRAM_API, WebhookFormat};
-use lookout_storage::{AlertSource, ChannelRow, DeliveryAttempt};
+use lookout_storage::AlertSource;
 use maud::{Markup, html};
-use std::collections::HashMap;
 
 const NOTICES: &[(&str, &str)] = &[
     (
@@ -97,7 +96,7 @@ impl ChannelForm {
     }
 
     /// The form for an existing channel, secrets left empty.
-    fn from_row(row: &ChannelRow, cfg: Option<&ChannelConfig>) -> ChannelForm {
+    fn from_view(row: &ChannelView, cfg: Option<&ChannelConfig>) -> ChannelForm {
         let mut f = ChannelForm {
             name: row.name.clone(),
             kind: row.kind.clone(),
@@ -128,8 +127,9 @@ impl ChannelForm {
         f
     }
 
-    /// The configuration, or its problems by field. `old` supplies the
-    /// secrets left empty when editing.
+    /// The configuration, or its problems by field. `old` (the stored
+    /// settings, redacted) supplies the secrets left empty when editing:
+    /// as `***`, which the service replaces with the stored secret.
     pub fn to_config(&self, old: Option<&ChannelConfig>) -> Result<ChannelConfig, FieldErrors> {
         let mut errs = FieldErrors::new();
         let keep = |typed: &str, field: &str, errs: &mut FieldErrors| -> String {
@@ -255,34 +255,15 @@ impl ChannelForm {
     }
 }
 
-/// Why a channel name cannot be used, if it cannot.
-fn name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        Some("a channel needs a name (routes name it)".into())
-    } else if name == "log" {
-        Some("`log` is the built-in channel".into())
-    } else if name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        Some("letters, digits, `-`, `_` and `.`, at most 64".into())
-    } else {
-        None
-    }
-}
-
-fn config_of(row: &ChannelRow) -> Option<ChannelConfig> {
-    serde_json::from_value(row.config.clone()).ok()
+/// The stored settings as the service shows them (secrets as `***`).
+fn config_of(view: &ChannelView) -> Option<ChannelConfig> {
+    serde_json::from_value(view.config.clone()).ok()
 }
 
 /// The redacted settings as `key: value` pairs.
-fn settings_markup(row: &ChannelRow) -> Markup {
-    let redacted = config_of(row)
-        .map(|c| c.redacted())
-        .unwrap_or(serde_json::Value::Null);
+fn settings_markup(view: &ChannelView) -> Markup {
     html! {
-        @if let Some(o) = redacted.as_object() {
+        @if let Some(o) = view.config.as_object().filter(|o| !o.contains_key("error")) {
             ul.compact.channel-settings {
                 @for (k, v) in o.iter().filter(|(k, _)| *k != "kind") {
                     li { code { (k) } ": " (match v { serde_json::Value::String(s) => s.clone(), v => v.to_string() }) }
@@ -294,52 +275,35 @@ fn settings_markup(row: &ChannelRow) -> Markup {
     }
 }
 
-/// The test outcome to show at the top of the list.
-#[derive(Debug)]
-pub struct TestResult {
-    channel: String,
-    error: Option<String>,
-}
-
 async fn render_list(
     state: &AppState,
     viewer: &Viewer,
     done: Option<&str>,
-    test: Option<&TestResult>,
+    test: Option<(&str, &TestOutcome)>,
 ) -> Result<Markup, Response> {
-    let store = state.store();
-    let rows = store.list_channels().await.map_err(server_error)?;
-    let breakers: HashMap<String, String> = match state.alerts().worker() {
-        Some(w) => w
-            .breaker_states()
-            .into_iter()
-            .map(|(c, b)| (c, b.state.as_str().to_string()))
-            .collect(),
-        None => store
-            .list_breakers()
-            .await
-            .map_err(server_error)?
-            .into_iter()
-            .map(|b| (b.channel, b.state))
-            .collect(),
-    };
-    let mut last: HashMap<String, DeliveryAttempt> = HashMap::new();
-    for d in store
-        .list_deliveries(None, 1000)
+    let rows = service::list_channels(state, &viewer.access())
         .await
-        .map_err(server_error)?
-    {
-        last.entry(d.channel.clone()).or_insert(d);
-    }
+        .map_err(|e| fail(viewer, e))?;
+    // Without a breaker the channel has not failed since start-up.
+    let idle = if state.alerts().is_running() {
+        "closed"
+    } else {
+        "unknown"
+    };
     let csrf = &viewer.session.csrf_token;
     Ok(html! {
         (alerts_nav(viewer, AlertsTab::Channels))
         (notice(done, NOTICES))
         (engine_status(state))
-        @if let Some(t) = test {
-            @match &t.error {
-                None => p.notice #test-outcome data-outcome="sent" role="status" { "Test message to " (t.channel) ": sent." },
-                Some(e) => p.error #test-outcome data-outcome="failed" role="alert" { "Test message to " (t.channel) " failed: " (e) },
+        @if let Some((name, t)) = test {
+            @if t.sent {
+                p.notice #test-outcome data-outcome="sent" role="status" { "Test message to " (name) ": sent." }
+            } @else {
+                p.error #test-outcome data-outcome=(t.outcome) role="alert" {
+                    "Test message to " (name) " failed"
+                    @if t.outcome == "retry" { " (a temporary failure)" }
+                    ": " (t.error.as_deref().unwrap_or("unknown error"))
+                }
             }
         }
         div.actions { a.button #new-channel href="/alerts/channels/new" { "New channel" } }
@@ -351,7 +315,7 @@ async fn render_list(
                 thead { tr { th { "Channel" } th.optional { "Settings" } th { "Circuit" } th.optional { "Last delivery" } th { "" } } }
                 tbody {
                     @for row in &rows {
-                        @let breaker = breakers.get(&row.name).map(String::as_str).unwrap_or("closed");
+                        @let breaker = row.breaker.as_ref().map(|b| b.state.as_str()).unwrap_or(idle);
                         tr.channel-row id={ "channel-" (row.name) } {
                             td {
                                 a.channel-name href={ "/alerts/channels/" (row.name) } { (row.name) }
@@ -362,7 +326,7 @@ async fn render_list(
                             td.optional { (settings_markup(row)) }
                             td { span class={ "badge circuit-" (breaker) } { (breaker.replace('_', "-")) } }
                             td.optional.last-delivery {
-                                @if let Some(d) = last.get(&row.name) {
+                                @if let Some(d) = &row.last_delivery {
                                     span class={ "badge outcome-" (d.outcome) } { (d.outcome) } " " (relative_time(d.at))
                                     @if let Some(e) = &d.error { br; span.muted { (e) } }
                                 } @else { span.muted { "none yet" } }
@@ -383,10 +347,6 @@ async fn render_list(
 
 /// `GET /alerts/channels`.
 pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(done): Query<Done>) -> Page {
-    viewer
-        .access()
-        .require_admin()
-        .map_err(|e| error_page(&viewer, e))?;
     let body = render_list(&state, &viewer, done.done.as_deref(), None).await?;
     Ok(html_page(
         StatusCode::OK,
@@ -399,10 +359,10 @@ fn form_page(
     f: &ChannelForm,
     errs: &FieldErrors,
     problem: Option<&str>,
-    existing: Option<&ChannelRow>,
+    existing: Option<&ChannelView>,
 ) -> Markup {
     let csrf = &viewer.session.csrf_token;
-    let read_only = existing.is_some_and(|r| r.source == AlertSource::Config);
+    let read_only = existing.is_some_and(|r| !r.editable);
     let action = match existing {
         Some(r) => format!("/alerts/channels/{}", r.name),
         None => "/alerts/channels".into(),
@@ -478,11 +438,11 @@ fn page(status: StatusCode, viewer: &Viewer, title: &str, body: Markup) -> Respo
 }
 
 /// `GET /alerts/channels/new`.
-pub async fn new_form(viewer: Viewer) -> Page {
-    viewer
-        .access()
-        .require_admin()
-        .map_err(|e| error_page(&viewer, e))?;
+pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Page {
+    // Channels are the service's to guard: ask it for something small.
+    service::channel_names(&state, &viewer.access())
+        .await
+        .map_err(|e| fail(&viewer, e))?;
     Ok(page(
         StatusCode::OK,
         &viewer,
@@ -503,10 +463,10 @@ pub async fn edit_form(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> Page {
-    let row = access::read_channel(&state, &viewer, &name)
+    let row = service::get_channel(&state, &viewer.access(), &name)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
-    let f = ChannelForm::from_row(&row, config_of(&row).as_ref());
+        .map_err(|e| fail(&viewer, e))?;
+    let f = ChannelForm::from_view(&row, config_of(&row).as_ref());
     Ok(page(
         StatusCode::OK,
         &viewer,
@@ -515,10 +475,26 @@ pub async fn edit_form(
     ))
 }
 
+/// The form's fields (a service error names one of them).
+const FIELDS: [&str; 12] = [
+    "name",
+    "kind",
+    "bot_token",
+    "chat_id",
+    "message_thread_id",
+    "api_base_url",
+    "to",
+    "webhook_url",
+    "url",
+    "secret",
+    "format",
+    "enabled",
+];
+
 async fn save(
     state: &AppState,
     viewer: &Viewer,
-    existing: Option<&ChannelRow>,
+    existing: Option<&ChannelView>,
     f: ChannelForm,
 ) -> Response {
     let again = |errs: &FieldErrors, problem: Option<&str>, status: StatusCode| {
@@ -529,20 +505,17 @@ async fn save(
             form_page(viewer, &f, errs, problem, existing),
         )
     };
+    let mut errs = FieldErrors::new();
     let name = match existing {
         Some(r) => r.name.clone(),
-        None => f.name.trim().to_string(),
-    };
-    let mut errs = FieldErrors::new();
-    if existing.is_none() {
-        if let Some(p) = name_problem(&name) {
-            errs.push(("name".into(), p));
-        } else if let Ok(rows) = state.store().list_channels().await
-            && rows.iter().any(|r| r.name == name)
-        {
-            errs.push(("name".into(), format!("a channel named `{name}` exists")));
+        None => {
+            let n = f.name.trim().to_string();
+            if let Err(e) = service::validate_channel_name(&n) {
+                errs.push(("name".into(), e.to_string()));
+            }
+            n
         }
-    }
+    };
     let old = existing.and_then(config_of);
     let cfg = match f.to_config(old.as_ref()) {
         Ok(c) if errs.is_empty() => c,
@@ -552,7 +525,17 @@ async fn save(
             return again(&errs, None, StatusCode::BAD_REQUEST);
         }
     };
-    match access::save_channel(state, viewer, &name, f.enabled, &cfg).await {
+    let input = ChannelInput {
+        name: Some(name.clone()),
+        enabled: Some(f.enabled),
+        config: serde_json::to_value(&cfg).unwrap_or_default(),
+    };
+    let access = viewer.access();
+    let saved = match existing {
+        Some(_) => service::update_channel(state, &access, &name, input).await,
+        None => service::create_channel(state, &access, input).await,
+    };
+    match saved {
         Ok(_) => Redirect::to(&format!(
             "/alerts/channels?done={}",
             if existing.is_some() {
@@ -562,15 +545,17 @@ async fn save(
             }
         ))
         .into_response(),
-        Err(ApiError::BadRequest(m)) => again(
-            &[("kind".to_string(), m)].to_vec(),
-            None,
-            StatusCode::BAD_REQUEST,
-        ),
-        Err(e @ (ApiError::Conflict(_) | ApiError::Forbidden(_))) => {
+        Err(ApiError::BadRequest(m)) => {
+            let field = super::field_of(&m, &FIELDS).unwrap_or_else(|| "kind".into());
+            again(&vec![(field, m)], None, StatusCode::BAD_REQUEST)
+        }
+        Err(ApiError::Conflict(m)) if existing.is_none() => {
+            again(&vec![("name".into(), m)], None, StatusCode::CONFLICT)
+        }
+        Err(e @ (ApiError::Conflict(_) | ApiError::Forbidden(_) | ApiError::NotFound(_))) => {
             again(&FieldErrors::new(), Some(&e.to_string()), e.status())
         }
-        Err(e) => error_page(viewer, e),
+        Err(e) => fail(viewer, e),
     }
 }
 
@@ -584,10 +569,10 @@ pub async fn create(
     if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
         return Err(forbidden_csrf());
     }
-    viewer
-        .access()
-        .require_admin()
-        .map_err(|e| error_page(&viewer, e))?;
+    // Refused before the form is even read when the viewer may not.
+    service::channel_names(&state, &viewer.access())
+        .await
+        .map_err(|e| fail(&viewer, e))?;
     Ok(save(&state, &viewer, None, ChannelForm::from_pairs(&pairs)).await)
 }
 
@@ -602,9 +587,9 @@ pub async fn edit(
     if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
         return Err(forbidden_csrf());
     }
-    let row = access::read_channel(&state, &viewer, &name)
+    let row = service::get_channel(&state, &viewer.access(), &name)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     Ok(save(&state, &viewer, Some(&row), ChannelForm::from_pairs(&pairs)).await)
 }
 
@@ -618,9 +603,9 @@ pub async fn delete(
     if !csrf_ok(&viewer, &f.csrf_token) {
         return Err(forbidden_csrf());
     }
-    access::delete_channel(&state, &viewer, &name)
+    service::delete_channel(&state, &viewer.access(), &name)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     Ok(Redirect::to("/alerts/channels?done=deleted").into_response())
 }
 
@@ -635,33 +620,10 @@ pub async fn send_test(
     if !csrf_ok(&viewer, &f.csrf_token) {
         return Err(forbidden_csrf());
     }
-    let row = access::read_channel(&state, &viewer, &name)
+    let outcome = service::test_channel(&state, &viewer.access(), &name)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
-    let error = match config_of(&row) {
-        None => Some("the channel's settings cannot be read; edit and save it".to_string()),
-        Some(cfg) => {
-            use crate::alerting::channels::SendOutcome;
-            let outcome = state
-                .alerts()
-                .send_test(
-                    &row.name,
-                    &cfg,
-                    &state.config().smtp,
-                    &state.config().public_url(),
-                )
-                .await;
-            match outcome {
-                SendOutcome::Sent => None,
-                SendOutcome::Retry { error, .. } | SendOutcome::Failed { error } => Some(error),
-            }
-        }
-    };
-    let test = TestResult {
-        channel: row.name.clone(),
-        error,
-    };
-    let body = render_list(&state, &viewer, None, Some(&test)).await?;
+        .map_err(|e| fail(&viewer, e))?;
+    let body = render_list(&state, &viewer, None, Some((&name, &outcome))).await?;
     Ok(html_page(
         StatusCode::OK,
         layout("Channels", Some(&viewer), body),
@@ -691,31 +653,35 @@ mod tests {
             message_thread_id: None,
             api_base_url: TELEGRAM_API.into(),
         };
-        let mut f = ChannelForm::from_row(
-            &ChannelRow {
-                id: 1,
-                name: "tg".into(),
-                kind: "telegram".into(),
-                enabled: true,
-                source: AlertSource::Api,
-                config: serde_json::to_value(&old).unwrap(),
-                created_at: chrono::Utc::now(),
-                updated_at: chrono::Utc::now(),
-            },
-            Some(&old),
-        );
+        let view = ChannelView {
+            name: "tg".into(),
+            kind: "telegram".into(),
+            enabled: true,
+            source: AlertSource::Api,
+            editable: true,
+            config: old.redacted(),
+            breaker: None,
+            last_delivery: None,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let shown = config_of(&view).unwrap();
+        let mut f = ChannelForm::from_view(&view, Some(&shown));
         assert!(
             f.bot_token.is_empty(),
             "secrets are not put back into the form"
         );
         f.message_thread_id = "7".into();
-        match f.to_config(Some(&old)).unwrap() {
+        match f.to_config(Some(&shown)).unwrap() {
             ChannelConfig::Telegram {
                 bot_token,
                 message_thread_id,
                 ..
             } => {
-                assert_eq!(bot_token, "123:SECRET");
+                assert_eq!(
+                    bot_token, "***",
+                    "kept: the service puts the stored one back"
+                );
                 assert_eq!(message_thread_id, Some(7));
             }
             c => panic!("{c:?}"),
@@ -741,13 +707,5 @@ mod tests {
         let mut f = form("email");
         f.to = "ops@example.com, not an address".into();
         assert_eq!(f.to_config(None).unwrap_err()[0].0, "to");
-    }
-
-    #[test]
-    fn names() {
-        assert!(name_problem("ops-email").is_none());
-        assert!(name_problem("log").is_some());
-        assert!(name_problem("a/b").is_some());
-        assert!(name_problem("").is_some());
     }
 }

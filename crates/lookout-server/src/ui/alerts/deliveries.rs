@@ -1,88 +1,73 @@
 //! `/alerts/deliveries` (administrators): the delivery log, every attempt
 //! with its time, channel, notification, attempt number, outcome, error
-//! and duration; filtered by channel and outcome, 50 to a page.
-//!
-//! The log is read newest first up to `WINDOW` rows (the outbox prunes
-//! old rows), filtered and paged here.
+//! and duration; filtered by channel and outcome, 50 to a page (keyset
+//! paging through the service's cursor).
 
-use super::{AlertsTab, alerts_nav, engine_status};
+use super::{AlertsTab, alerts_nav, engine_status, fail};
+use crate::alerting::service::{self, DeliveryFilter};
 use crate::state::AppState;
 use crate::ui::common::*;
 use crate::ui::session::{Viewer, urlencode};
 use crate::ui::{layout, relative_time};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use lookout_storage::DeliveryAttempt;
 use maud::html;
 use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Rows per page.
 const PAGE: usize = 50;
-/// How many of the newest attempts the page looks through.
-const WINDOW: usize = 5000;
 /// The outcomes an attempt can have.
 const OUTCOMES: [&str; 4] = ["sent", "retry", "failed", "deferred"];
 
-/// The filters and page.
+/// The filters and the page's cursor.
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct Filters {
     channel: String,
     outcome: String,
-    page: String,
-}
-
-/// What a notification was about, from its outbox payload.
-fn summary(payload: &serde_json::Value) -> String {
-    let rule = payload["rule_name"].as_str().unwrap_or("?");
-    let kind = payload["kind"].as_str().unwrap_or("");
-    let firing = payload["firing"].as_array().map(|a| a.len()).unwrap_or(0);
-    let resolved = payload["resolved"].as_array().map(|a| a.len()).unwrap_or(0);
-    format!("{rule} · {kind} ({firing} firing, {resolved} resolved)")
+    cursor: String,
 }
 
 /// `GET /alerts/deliveries`.
 pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query<Filters>) -> Page {
-    viewer
-        .access()
-        .require_admin()
-        .map_err(|e| error_page(&viewer, e))?;
-    let store = state.store();
-    let page: usize = f.page.parse().unwrap_or(1).max(1);
-    let all = store
-        .list_deliveries(None, WINDOW)
-        .await
-        .map_err(server_error)?;
-    let mut channels: Vec<String> = all.iter().map(|d| d.channel.clone()).collect();
-    channels.sort();
-    channels.dedup();
-    let matching: Vec<&DeliveryAttempt> = all
-        .iter()
-        .filter(|d| f.channel.is_empty() || d.channel == f.channel)
-        .filter(|d| f.outcome.is_empty() || d.outcome == f.outcome)
-        .collect();
-    let shown: Vec<&DeliveryAttempt> = matching
-        .iter()
-        .skip((page - 1) * PAGE)
-        .take(PAGE)
-        .copied()
-        .collect();
-    let more = matching.len() > page * PAGE;
-    let notifications: HashMap<i64, String> = store
-        .list_outbox(None, WINDOW)
-        .await
-        .map_err(server_error)?
-        .into_iter()
-        .map(|o| (o.id, summary(&o.payload)))
-        .collect();
-    let link = |p: usize| {
-        format!(
-            "/alerts/deliveries?channel={}&outcome={}&page={p}",
+    let access = viewer.access();
+    let err = |e| fail(&viewer, e);
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let page = service::list_deliveries(
+        &state,
+        &access,
+        DeliveryFilter {
+            channel: some(&f.channel),
+            outcome: some(&f.outcome),
+            limit: Some(PAGE),
+            cursor: some(&f.cursor),
+        },
+    )
+    .await
+    .map_err(err)?;
+    let channels = service::channel_names(&state, &access).await.map_err(err)?;
+    // What each notification was about (the outbox is pruned, so small).
+    let notifications: HashMap<i64, String> =
+        service::list_outbox(&state, &access, None, None, Some(service::MAX_LIMIT))
+            .await
+            .map_err(err)?
+            .into_iter()
+            .filter_map(|o| o.summary.map(|s| (o.id, s)))
+            .collect();
+    let link = |cursor: Option<&str>| {
+        let mut href = format!(
+            "/alerts/deliveries?channel={}&outcome={}",
             urlencode(&f.channel),
             urlencode(&f.outcome)
-        )
+        );
+        if let Some(c) = cursor {
+            href.push_str("&cursor=");
+            href.push_str(&urlencode(c));
+        }
+        href
     };
+    let shown = &page.items;
     let body = html! {
         (alerts_nav(&viewer, AlertsTab::Deliveries))
         (engine_status(&state))
@@ -100,12 +85,12 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query
             button.secondary type="submit" { "Filter" }
         }
         @if shown.is_empty() {
-            div.empty-state #no-deliveries { p { "No delivery attempts" @if page > 1 { " on this page" } "." } }
+            div.empty-state #no-deliveries { p { "No delivery attempts." } }
         } @else {
             table #deliveries {
                 thead { tr { th { "Time" } th { "Channel" } th.optional { "Notification" } th.optional { "Attempt" } th { "Outcome" } th.optional { "Duration" } } }
                 tbody {
-                    @for d in &shown {
+                    @for d in shown {
                         tr.delivery-row data-outcome=(d.outcome) {
                             td { (relative_time(d.at)) }
                             td.delivery-channel { (d.channel) }
@@ -122,8 +107,8 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query
             }
         }
         nav.pager {
-            @if page > 1 { a #newer href=(link(page - 1)) { "← Newer" } " " }
-            @if more { a #older href=(link(page + 1)) { "Older →" } }
+            @if !f.cursor.is_empty() { a #newest href=(link(None)) { "← Newest" } " " }
+            @if let Some(c) = &page.next_cursor { a #older href=(link(Some(c))) { "Older →" } }
         }
     };
     Ok(html_page(

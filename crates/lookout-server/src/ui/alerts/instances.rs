@@ -3,21 +3,20 @@
 //! silence that mutes each one, and Acknowledge / Resolve for those who
 //! may act on them.
 
-use super::access::{self, Reach};
-use super::{AlertsTab, alerts_nav, engine_status, severity_badge, state_badge};
+use super::reach::Reach;
+use super::{AlertsTab, alerts_nav, engine_status, fail, severity_badge, state_badge};
+use crate::alerting::service::{self, AlertFilter, AlertView, SilenceView};
 use crate::state::AppState;
 use crate::ui::common::*;
-use crate::ui::session::Viewer;
+use crate::ui::session::{Viewer, urlencode};
 use crate::ui::{layout, relative_time};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use chrono::{DateTime, Utc};
-use lookout_alert::{Alert, Silence, SilenceKind, Subject};
-use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, SilenceRow};
 use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 const NOTICES: &[(&str, &str)] = &[
     (
@@ -27,8 +26,8 @@ const NOTICES: &[(&str, &str)] = &[
     ("resolved", "Alert resolved."),
 ];
 
-/// How many alerts the page shows at most.
-const LIMIT: usize = 500;
+/// How many alerts a page shows.
+const LIMIT: usize = 200;
 
 /// The page's filters, all optional.
 #[derive(Debug, Deserialize, Default)]
@@ -41,73 +40,39 @@ pub struct Filters {
     project: String,
     /// A severity.
     severity: String,
+    /// The next page's cursor.
+    cursor: String,
     /// A confirmation to show.
     done: Option<String>,
 }
 
-/// A stored silence as the engine reads it (unparsable ones mute nothing).
-pub fn silence_of(row: &SilenceRow) -> Option<Silence> {
-    let matchers = row
-        .matchers
-        .iter()
-        .map(|m| m.parse())
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    Some(Silence {
-        id: row.id,
-        kind: if row.kind == "maintenance" {
-            SilenceKind::Maintenance
-        } else {
-            SilenceKind::Silence
-        },
-        matchers,
-        starts_at: row.starts_at,
-        ends_at: row.ends_at,
-        created_by: row.created_by.clone(),
-        comment: row.comment.clone(),
-    })
-}
-
-/// The first silence muting an alert with `labels` now.
-pub fn muted_by<'a>(
-    silences: &'a [Silence],
-    labels: &lookout_alert::Labels,
-    now: DateTime<Utc>,
-) -> Option<&'a Silence> {
-    silences.iter().find(|s| s.mutes(labels, now))
-}
-
-/// Where an alert's subject lives in the UI.
-pub fn subject_link(a: &Alert) -> Option<(String, String)> {
-    match &a.subject {
-        Subject::Issue { issue_id, .. } => Some((
-            format!("/issues/{issue_id}"),
-            a.annotations
-                .get("title")
-                .cloned()
-                .unwrap_or_else(|| format!("issue {issue_id}")),
-        )),
-        Subject::Monitor { monitor_id, .. } => Some((
-            format!("/monitors/{monitor_id}"),
-            a.labels
-                .get("monitor")
-                .map(|m| format!("monitor {m}"))
-                .unwrap_or_else(|| format!("monitor {monitor_id}")),
-        )),
-        Subject::Project { project_id } => Some((
-            format!("/projects/{project_id}/issues"),
-            "all errors of the project".into(),
-        )),
-        Subject::Install => {
-            if let Some(c) = a.labels.get("channel") {
-                Some(("/alerts/channels".into(), format!("channel {c}")))
-            } else if a.key.fingerprint == "backup" {
-                Some(("/admin/backups".into(), "backups".into()))
-            } else {
-                None
-            }
-        }
+/// Where an alert's subject lives in the UI, from its labels.
+pub fn subject_link(a: &AlertView) -> Option<(String, String)> {
+    let label = |k: &str| a.labels.get(k).filter(|v| !v.is_empty());
+    if let Some(issue) = label("issue_id") {
+        let title = a
+            .annotations
+            .get("title")
+            .cloned()
+            .unwrap_or_else(|| format!("issue {issue}"));
+        return Some((format!("/issues/{issue}"), title));
     }
+    if let Some(m) = label("monitor_id") {
+        let name = label("monitor").cloned().unwrap_or_else(|| m.clone());
+        return Some((format!("/monitors/{m}"), format!("monitor {name}")));
+    }
+    if let Some(c) = label("channel") {
+        return Some(("/alerts/channels".into(), format!("channel {c}")));
+    }
+    if a.fingerprint == "backup" {
+        return Some(("/admin/backups".into(), "backups".into()));
+    }
+    a.project_id.map(|p| {
+        (
+            format!("/projects/{p}/issues"),
+            "the project's errors".into(),
+        )
+    })
 }
 
 fn states_of(filter: &str) -> Vec<String> {
@@ -120,57 +85,54 @@ fn states_of(filter: &str) -> Vec<String> {
 
 /// `GET /alerts`.
 pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query<Filters>) -> Page {
+    let access = viewer.access();
     let reach = Reach::of(&state, &viewer)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     let project_filter: Option<i64> = f.project.parse().ok();
-    let projects = match project_filter {
-        Some(p) => Some(if reach.role(p).is_some() {
-            vec![p]
-        } else {
-            vec![]
-        }),
-        None if reach.admin => None,
-        None => Some(reach.projects.keys().copied().collect()),
-    };
-    let store = state.store();
-    let mut rows = store
-        .list_alert_instances(AlertInstanceQuery {
+    let page = service::list_alerts(
+        &state,
+        &access,
+        AlertFilter {
             states: states_of(&f.state),
-            projects,
-            include_install: reach.admin && project_filter.is_none(),
-            limit: LIMIT,
+            project_id: project_filter,
+            limit: Some(LIMIT),
+            cursor: (!f.cursor.is_empty()).then(|| f.cursor.clone()),
             ..Default::default()
-        })
+        },
+    )
+    .await
+    .map_err(|e| fail(&viewer, e))?;
+    let silences: HashMap<i64, SilenceView> = service::list_silences(&state, &access, Some(true))
         .await
-        .map_err(server_error)?;
-    rows.retain(|r| reach.reads_alert(r) && (f.severity.is_empty() || r.severity == f.severity));
-    let now = Utc::now();
-    let silences: Vec<Silence> = store
-        .list_silences(now)
-        .await
-        .map_err(server_error)?
-        .iter()
-        .filter_map(silence_of)
-        .collect();
-    let alerts: Vec<(AlertInstanceRow, Option<Alert>)> = rows
+        .map_err(|e| fail(&viewer, e))?
         .into_iter()
-        .map(|r| {
-            let a = serde_json::from_value::<Alert>(r.body.clone()).ok();
-            (r, a)
-        })
+        .map(|s| (s.id, s))
+        .collect();
+    let mut alerts: Vec<AlertView> = page
+        .items
+        .into_iter()
+        .filter(|a| f.severity.is_empty() || a.severity == f.severity)
         .collect();
     // Firing first, then pending, then resolved; newest first within.
-    let mut alerts = alerts;
-    alerts.sort_by_key(|(r, _)| {
-        let rank = match r.state.as_str() {
+    alerts.sort_by_key(|a| {
+        let rank = match a.state.as_str() {
             "firing" => 0,
             "pending" => 1,
             _ => 2,
         };
         (
             rank,
-            std::cmp::Reverse(r.starts_at.unwrap_or(r.active_since)),
+            std::cmp::Reverse(a.starts_at.unwrap_or(a.active_since)),
+        )
+    });
+    let older = page.next_cursor.map(|c| {
+        format!(
+            "/alerts?state={}&project={}&severity={}&cursor={}",
+            urlencode(&f.state),
+            urlencode(&f.project),
+            urlencode(&f.severity),
+            urlencode(&c)
         )
     });
     let csrf = &viewer.session.csrf_token;
@@ -211,12 +173,13 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query
             table #alerts {
                 thead { tr { th { "State" } th { "Severity" } th { "Alert" } th.optional { "Started" } th.optional { "Count" } th { "" } } }
                 tbody {
-                    @for (r, a) in &alerts {
-                        (alert_row(&reach, r, a.as_ref(), &silences, now, csrf))
+                    @for a in &alerts {
+                        (alert_row(&reach, a, &silences, csrf))
                     }
                 }
             }
         }
+        @if let Some(href) = older { nav.pager { a #older href=(href) { "Older alerts →" } } }
     };
     Ok(html_page(
         StatusCode::OK,
@@ -226,63 +189,66 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(f): Query
 
 fn alert_row(
     reach: &Reach,
-    r: &AlertInstanceRow,
-    a: Option<&Alert>,
-    silences: &[Silence],
-    now: DateTime<Utc>,
+    a: &AlertView,
+    silences: &HashMap<i64, SilenceView>,
     csrf: &str,
 ) -> Markup {
-    let rule_name = a.map(|a| a.rule_name.as_str()).unwrap_or("(unknown rule)");
-    let muted = a
-        .filter(|_| r.state != "resolved")
-        .and_then(|a| muted_by(silences, &a.labels, now));
-    let link = a.and_then(subject_link);
-    let detail = a.and_then(|a| {
-        a.annotations
-            .get("exception")
-            .or_else(|| a.annotations.get("cause"))
-            .cloned()
-    });
-    let can_act = reach.acts_on_alert(r) && r.state != "resolved";
+    let rule_name = if a.rule_name.is_empty() {
+        "(unknown rule)"
+    } else {
+        a.rule_name.as_str()
+    };
+    let link = subject_link(a);
+    let detail = a
+        .annotations
+        .get("exception")
+        .or_else(|| a.annotations.get("cause"));
+    // Only which buttons to offer; the service decides.
+    let may_act = match a.project_id {
+        Some(p) => reach.member_of(p),
+        None => reach.admin,
+    };
+    let can_act = may_act && a.state != "resolved";
     html! {
-        tr.alert-row id={ "alert-" (r.id) } data-state=(r.state) {
-            td { (state_badge(&r.state)) }
-            td { (severity_badge(&r.severity)) }
+        tr.alert-row id={ "alert-" (a.id) } data-state=(a.state) {
+            td { (state_badge(&a.state)) }
+            td { (severity_badge(&a.severity)) }
             td {
                 strong.alert-rule { (rule_name) }
-                @if let Some(p) = r.project_id {
+                @if let Some(p) = a.project_id {
                     " · " a.alert-project href={ "/projects/" (p) } { (reach.project_name(p).unwrap_or("(project)")) }
                 }
                 @if let Some((href, text)) = &link {
                     br; a.alert-subject href=(href) { (text) }
                 }
-                @if let Some(d) = &detail { br; span.muted.alert-detail { (d) } }
-                @if let Some(by) = &r.acked_by { br; span.badge.acked { "acknowledged by " (by) } }
-                @if let Some(by) = &r.resolved_by { br; span.muted.resolved-by { "resolved by " (by) } }
-                @if let Some(s) = muted {
+                @if let Some(d) = detail { br; span.muted.alert-detail { (d) } }
+                @if let Some(by) = &a.acked_by { br; span.badge.acked { "acknowledged by " (by) } }
+                @if let Some(by) = &a.resolved_by { br; span.muted.resolved-by { "resolved by " (by) } }
+                @for id in &a.silenced_by {
+                    @let s = silences.get(id);
                     br;
-                    a.badge.muted-by href={ "/alerts/silences#silence-" (s.id) } title=(s.comment) {
+                    a.badge.muted-by href={ "/alerts/silences#silence-" (id) } title=[s.map(|s| s.comment.as_str())] {
                         "muted by "
-                        @if s.kind == SilenceKind::Maintenance { "maintenance" } @else { "silence" }
-                        " #" (s.id)
+                        @if s.is_some_and(|s| s.kind == "maintenance") { "maintenance" } @else { "silence" }
+                        " #" (id)
                     }
                 }
             }
             td.optional {
-                @if let Some(t) = r.starts_at { (relative_time(t)) } @else { (relative_time(r.active_since)) " (pending)" }
-                @if let Some(t) = r.ends_at { br; span.muted { "ended " (relative_time(t)) } }
+                @if let Some(t) = a.starts_at { (relative_time(t)) } @else { (relative_time(a.active_since)) " (pending)" }
+                @if let Some(t) = a.ends_at { br; span.muted { "ended " (relative_time(t)) } }
             }
-            td.optional.alert-count { (a.map(|a| a.count).unwrap_or(0)) }
+            td.optional.alert-count { (a.count) }
             td.alert-actions {
                 @if can_act {
-                    @if r.acked_by.is_none() && r.state == "firing" {
-                        form.inline method="post" action={ "/alerts/" (r.id) "/ack" } {
+                    @if a.acked_by.is_none() && a.state == "firing" {
+                        form.inline method="post" action={ "/alerts/" (a.id) "/ack" } {
                             input type="hidden" name="csrf_token" value=(csrf);
                             button.secondary.ack-alert type="submit" { "Acknowledge" }
                         }
                         " "
                     }
-                    form.inline method="post" action={ "/alerts/" (r.id) "/resolve" } {
+                    form.inline method="post" action={ "/alerts/" (a.id) "/resolve" } {
                         input type="hidden" name="csrf_token" value=(csrf);
                         button.secondary.resolve-alert type="submit" { "Resolve" }
                     }
@@ -302,11 +268,9 @@ pub async fn acknowledge(
     if !csrf_ok(&viewer, &f.csrf_token) {
         return Err(forbidden_csrf());
     }
-    let err = |e| error_page(&viewer, e);
-    let reach = Reach::of(&state, &viewer).await.map_err(err)?;
-    access::acknowledge(&state, &viewer, &reach, id)
+    service::acknowledge_alert(&state, &viewer.access(), id)
         .await
-        .map_err(err)?;
+        .map_err(|e| fail(&viewer, e))?;
     Ok(Redirect::to("/alerts?done=acked").into_response())
 }
 
@@ -320,10 +284,8 @@ pub async fn resolve(
     if !csrf_ok(&viewer, &f.csrf_token) {
         return Err(forbidden_csrf());
     }
-    let err = |e| error_page(&viewer, e);
-    let reach = Reach::of(&state, &viewer).await.map_err(err)?;
-    access::resolve(&state, &viewer, &reach, id)
+    service::resolve_alert(&state, &viewer.access(), id)
         .await
-        .map_err(err)?;
+        .map_err(|e| fail(&viewer, e))?;
     Ok(Redirect::to("/alerts?done=resolved").into_response())
 }

@@ -4,24 +4,31 @@
 //! notification channels (`/alerts/channels`, with "Send test") and the
 //! delivery log (`/alerts/deliveries`).
 //!
-//! Pages read storage; every write and every access decision goes
-//! through the alerting service layer (see `access`), and after a change
-//! the running engine is told to reload (`state.alerts()`).
+//! Every read, write and access decision goes through the alerting
+//! service layer (`crate::alerting::service`), which the JSON API uses
+//! too; the pages only parse forms, call it, and render. `Reach` (the
+//! viewer's projects and roles) decides nothing: it only chooses which
+//! buttons and checkboxes to offer.
 //!
 //! Everything an alert carries (titles, exception values, labels) came
 //! from events and is rendered escaped, like every other page.
 
-mod access;
 pub mod channels;
 pub mod deliveries;
 mod forms;
 pub mod instances;
+mod reach;
 pub mod rules;
 pub mod silences;
 
+use super::common::{error_page, html_page};
+use super::layout;
 use super::session::Viewer;
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 
@@ -115,4 +122,35 @@ pub fn engine_status(state: &AppState) -> Markup {
             p.error #alerting-off { "Alerting is not running ([alerts] enabled = false, or it failed to start: see the log). Changes are saved and take effect when it runs." }
         }
     }
+}
+
+/// The page for a refused or failed service call; "alerting is not
+/// running" is a 503 that says so.
+pub fn fail(viewer: &Viewer, e: ApiError) -> Response {
+    match e {
+        ApiError::Unavailable { message, .. } => html_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            layout(
+                "Not now",
+                Some(viewer),
+                html! { h1 { "Not now" } p.error #unavailable { (message) } },
+            ),
+        ),
+        e => error_page(viewer, e),
+    }
+}
+
+/// The form field a service error names (`` `condition.window`: … ``
+/// → `window`), if it is one of `fields`.
+pub fn field_of(message: &str, fields: &[&str]) -> Option<String> {
+    message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|w| {
+            let last = w.rsplit('.').next().unwrap_or(w);
+            last.split('[').next().unwrap_or(last)
+        })
+        .find(|w| fields.contains(w))
+        .map(String::from)
 }

@@ -5,10 +5,10 @@
 //! are read). Problems come back with a 400 next to their field. Rules
 //! declared in lookout.toml are shown read-only.
 
-use super::access::{self, Reach};
 use super::forms::*;
-use super::{AlertsTab, alerts_nav, engine_status, severity_badge};
-use crate::access::Role;
+use super::reach::Reach;
+use super::{AlertsTab, alerts_nav, engine_status, fail, severity_badge};
+use crate::alerting::service::{self, RuleView};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::common::*;
@@ -22,7 +22,7 @@ use chrono::Duration;
 use lookout_alert::{
     Condition, FrequencyPer, Matcher, Rule, Scope, Severity, format_duration, parse_duration,
 };
-use lookout_storage::{AlertRuleRow, AlertSource};
+use lookout_storage::AlertSource;
 use maud::{Markup, html};
 
 const NOTICES: &[(&str, &str)] = &[
@@ -294,8 +294,10 @@ impl RuleForm {
             }
         }
         let for_duration = dur("for", &self.for_, &mut errs);
+        // Empty means the default (24 h): a rule stored as JSON cannot say
+        // "never" (a missing `resolve_after` reads as the default).
         let resolve_after = if self.resolve_after.trim().is_empty() {
-            None
+            Some(Duration::hours(24))
         } else {
             Some(dur("resolve_after", &self.resolve_after, &mut errs))
         };
@@ -329,43 +331,39 @@ impl RuleForm {
         if errs.is_empty()
             && let Err(e) = rule.validate()
         {
-            errs.push((field_of(&e), e));
+            errs.push((field_for(&e), e));
         }
         if errs.is_empty() { Ok(rule) } else { Err(errs) }
     }
 }
 
-/// The field a `Rule::validate` message is about: the first backticked
-/// field name in it, else the condition kind.
-fn field_of(message: &str) -> String {
-    const FIELDS: [&str; 9] = [
-        "for",
-        "window",
-        "baseline",
-        "factor",
-        "within",
-        "threshold",
-        "days",
-        "min_events",
-        "name",
-    ];
-    message
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .find(|w| FIELDS.contains(w))
-        .map(String::from)
-        .unwrap_or_else(|| {
-            if message.contains("name") {
-                "name".into()
-            } else {
-                "kind".into()
-            }
-        })
-}
+/// The form's fields.
+const FIELDS: [&str; 19] = [
+    "name",
+    "severity",
+    "kind",
+    "threshold",
+    "window",
+    "per",
+    "baseline",
+    "factor",
+    "min_events",
+    "within",
+    "days",
+    "projects",
+    "environments",
+    "levels",
+    "tags",
+    "for",
+    "resolve_after",
+    "labels",
+    "annotations",
+];
 
-fn rule_of(row: &AlertRuleRow) -> Option<Rule> {
-    serde_json::from_value(row.spec.clone()).ok()
+/// The field a message from `Rule::validate` or the service is about
+/// (the condition kind when it names none).
+fn field_for(message: &str) -> String {
+    super::field_of(message, &FIELDS).unwrap_or_else(|| "kind".into())
 }
 
 /// What a condition watches, in a few words.
@@ -402,23 +400,19 @@ pub fn condition_summary(c: &Condition) -> String {
     }
 }
 
+/// Whether to offer "New rule" (the service decides on saving).
 fn may_create(reach: &Reach) -> bool {
-    reach.admin || reach.projects.values().any(|(_, r)| *r >= Role::Member)
+    reach.admin || reach.member_projects().next().is_some()
 }
 
 /// `GET /alerts/rules`.
 pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(done): Query<Done>) -> Page {
     let reach = Reach::of(&state, &viewer)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
-    let rows: Vec<AlertRuleRow> = state
-        .store()
-        .list_alert_rules()
+        .map_err(|e| fail(&viewer, e))?;
+    let rows = service::list_rules(&state, &viewer.access())
         .await
-        .map_err(server_error)?
-        .into_iter()
-        .filter(|r| reach.reads_rule(r))
-        .collect();
+        .map_err(|e| fail(&viewer, e))?;
     let body = html! {
         (alerts_nav(&viewer, AlertsTab::Rules))
         (notice(done.done.as_deref(), NOTICES))
@@ -436,25 +430,25 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
                 thead { tr { th { "Rule" } th { "Severity" } th.optional { "Condition" } th.optional { "Scope" } th { "" } } }
                 tbody {
                     @for row in &rows {
-                        @let rule = rule_of(row);
-                        tr.rule-row id={ "rule-" (row.id) } {
+                        @let r = &row.rule;
+                        tr.rule-row id={ "rule-" (r.id) } {
                             td {
-                                a.rule-name href={ "/alerts/rules/" (row.id) } { (row.name) }
-                                @if !row.enabled { " " span.badge.muted { "disabled" } }
+                                a.rule-name href={ "/alerts/rules/" (r.id) } { (r.name) }
+                                @if !r.enabled { " " span.badge.muted { "disabled" } }
                                 @if row.source == AlertSource::Config { " " span.badge.config { "lookout.toml" } }
                             }
-                            td { @if let Some(r) = &rule { (severity_badge(r.severity.as_str())) } }
-                            td.optional { @if let Some(r) = &rule { (condition_summary(&r.condition)) } }
+                            td { (severity_badge(r.severity.as_str())) }
+                            td.optional { (condition_summary(&r.condition)) }
                             td.optional {
-                                @if row.projects.is_empty() { span.muted { "all projects" } }
+                                @if r.scope.projects.is_empty() { span.muted { "all projects" } }
                                 @else {
-                                    @for (i, p) in row.projects.iter().enumerate() {
+                                    @for (i, p) in r.scope.projects.iter().enumerate() {
                                         @if i > 0 { ", " }
                                         (reach.project_name(*p).map(String::from).unwrap_or_else(|| format!("project {p}")))
                                     }
                                 }
                             }
-                            td { a href={ "/alerts/rules/" (row.id) } { @if row.source == AlertSource::Config { "View" } @else { "Edit" } } }
+                            td { a href={ "/alerts/rules/" (r.id) } { @if row.editable { "Edit" } @else { "View" } } }
                         }
                     }
                 }
@@ -474,18 +468,21 @@ fn form_page(
     f: &RuleForm,
     errs: &FieldErrors,
     problem: Option<&str>,
-    existing: Option<&AlertRuleRow>,
+    existing: Option<&RuleView>,
 ) -> Markup {
     let csrf = &viewer.session.csrf_token;
-    let read_only = existing.is_some_and(|r| r.source == AlertSource::Config);
+    let read_only = existing.is_some_and(|r| !r.editable);
+    let from_config = existing.is_some_and(|r| r.source == AlertSource::Config);
     let t = |name: &str, label: &str, value: &str, hint: &str| {
         text_field(name, label, value, hint, errs, &kinds_with(name), read_only)
     };
     html! {
         (alerts_nav(viewer, AlertsTab::Rules))
-        h2 { @match existing { Some(r) => { "Rule: " (r.name) }, None => "New rule" } }
-        @if read_only {
+        h2 { @match existing { Some(r) => { "Rule: " (r.rule.name) }, None => "New rule" } }
+        @if from_config {
             p.notice #declared-in-config { "This rule is declared in lookout.toml; change it there. It is shown read-only." }
+        } @else if read_only {
+            p.notice #read-only { "You may read this rule but not change it: rules are changed by members of all their projects, rules for every project by administrators." }
         }
         @if let Some(p) = problem { p.error #form-problem { (p) } }
         (error_summary("The rule", errs))
@@ -547,7 +544,7 @@ fn form_page(
             fieldset {
                 legend { "Timing" }
                 (text_field("for", "For", &f.for_, "how long a state condition must hold before firing, e.g. 1m", errs, "", read_only))
-                (text_field("resolve_after", "Resolve after", &f.resolve_after, "a trigger alert resolves after this long without a new event; empty: only by hand", errs, "", read_only))
+                (text_field("resolve_after", "Resolve after", &f.resolve_after, "a trigger alert resolves after this long without a new matching event (default 24h)", errs, "", read_only))
             }
             (textarea_field("labels", "Labels (name=value, one per line)", &f.labels, "for routing and silences, e.g. team=bots", errs, read_only))
             (textarea_field("annotations", "Annotations (name=value, one per line)", &f.annotations, "e.g. summary=…, runbook_url=https://…", errs, read_only))
@@ -557,12 +554,17 @@ fn form_page(
             }
         }
         @if let Some(r) = existing && !read_only {
-            form #delete-rule-form method="post" action={ "/alerts/rules/" (r.id) "/delete" } {
+            form #delete-rule-form method="post" action={ "/alerts/rules/" (r.rule.id) "/delete" } {
                 input type="hidden" name="csrf_token" value=(csrf);
                 button.danger #delete-rule type="submit" { "Delete this rule (and its alerts)" }
             }
         }
     }
+}
+
+/// The rule as the service takes it.
+fn spec_of(rule: &Rule) -> serde_json::Value {
+    serde_json::to_value(rule).unwrap_or_default()
 }
 
 fn page(status: StatusCode, viewer: &Viewer, title: &str, body: Markup) -> Response {
@@ -573,9 +575,9 @@ fn page(status: StatusCode, viewer: &Viewer, title: &str, body: Markup) -> Respo
 pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Page {
     let reach = Reach::of(&state, &viewer)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     if !may_create(&reach) {
-        return Err(error_page(
+        return Err(fail(
             &viewer,
             ApiError::Forbidden("creating rules needs the member role in a project".into()),
         ));
@@ -593,19 +595,20 @@ pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Page {
 fn again(
     viewer: &Viewer,
     reach: &Reach,
-    existing: Option<&AlertRuleRow>,
+    existing: Option<&RuleView>,
     f: &RuleForm,
     e: ApiError,
 ) -> Response {
     let action = match existing {
-        Some(r) => format!("/alerts/rules/{}", r.id),
+        Some(r) => format!("/alerts/rules/{}", r.rule.id),
         None => "/alerts/rules".into(),
     };
     let (status, errs, problem) = match e {
-        ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, vec![(field_of(&m), m)], None),
+        ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, vec![(field_for(&m), m)], None),
         ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, vec![], Some(m)),
         ApiError::Conflict(m) => (StatusCode::CONFLICT, vec![], Some(m)),
-        e => return error_page(viewer, e),
+        ApiError::NotFound(m) => (StatusCode::NOT_FOUND, vec![], Some(m)),
+        e => return fail(viewer, e),
     };
     page(
         status,
@@ -635,7 +638,7 @@ pub async fn create(
     }
     let reach = Reach::of(&state, &viewer)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     let f = RuleForm::from_pairs(&pairs);
     let rule = match f.to_rule() {
         Ok(r) => r,
@@ -648,9 +651,10 @@ pub async fn create(
             ));
         }
     };
-    match access::create_rule(&state, &viewer, &reach, rule).await {
-        Ok(row) => Ok(
-            Redirect::to(&format!("/alerts/rules?done=created#rule-{}", row.id)).into_response(),
+    match service::create_rule(&state, &viewer.access(), spec_of(&rule)).await {
+        Ok(view) => Ok(
+            Redirect::to(&format!("/alerts/rules?done=created#rule-{}", view.rule.id))
+                .into_response(),
         ),
         Err(e) => Ok(again(&viewer, &reach, None, &f, e)),
     }
@@ -659,20 +663,17 @@ pub async fn create(
 /// `GET /alerts/rules/{id}`: the form, or the read-only view of a rule
 /// declared in lookout.toml.
 pub async fn edit_form(State(state): State<AppState>, viewer: Viewer, Path(id): Path<i64>) -> Page {
-    let err = |e| error_page(&viewer, e);
+    let err = |e| fail(&viewer, e);
     let reach = Reach::of(&state, &viewer).await.map_err(err)?;
-    let row = access::read_rule(&state, &reach, id).await.map_err(err)?;
-    let f = rule_of(&row)
-        .map(|r| RuleForm::from_rule(&r))
-        .unwrap_or_else(|| RuleForm {
-            name: row.name.clone(),
-            ..RuleForm::blank()
-        });
+    let row = service::get_rule(&state, &viewer.access(), id)
+        .await
+        .map_err(err)?;
+    let f = RuleForm::from_rule(&row.rule);
     let action = format!("/alerts/rules/{id}");
     Ok(page(
         StatusCode::OK,
         &viewer,
-        &row.name,
+        &row.rule.name,
         form_page(&viewer, &reach, &action, &f, &vec![], None, Some(&row)),
     ))
 }
@@ -688,9 +689,11 @@ pub async fn edit(
     if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
         return Err(forbidden_csrf());
     }
-    let err = |e| error_page(&viewer, e);
+    let err = |e| fail(&viewer, e);
     let reach = Reach::of(&state, &viewer).await.map_err(err)?;
-    let row = access::read_rule(&state, &reach, id).await.map_err(err)?;
+    let row = service::get_rule(&state, &viewer.access(), id)
+        .await
+        .map_err(err)?;
     let f = RuleForm::from_pairs(&pairs);
     let rule = match f.to_rule() {
         Ok(r) => r,
@@ -699,12 +702,12 @@ pub async fn edit(
             return Ok(page(
                 StatusCode::BAD_REQUEST,
                 &viewer,
-                &row.name,
+                &row.rule.name,
                 form_page(&viewer, &reach, &action, &f, &errs, None, Some(&row)),
             ));
         }
     };
-    match access::update_rule(&state, &viewer, &reach, id, rule).await {
+    match service::update_rule(&state, &viewer.access(), id, spec_of(&rule)).await {
         Ok(_) => Ok(Redirect::to(&format!("/alerts/rules?done=saved#rule-{id}")).into_response()),
         Err(e) => Ok(again(&viewer, &reach, Some(&row), &f, e)),
     }
@@ -720,9 +723,9 @@ pub async fn delete(
     if !csrf_ok(&viewer, &f.csrf_token) {
         return Err(forbidden_csrf());
     }
-    let err = |e| error_page(&viewer, e);
-    let reach = Reach::of(&state, &viewer).await.map_err(err)?;
-    access::delete_rule(&state, &reach, id).await.map_err(err)?;
+    service::delete_rule(&state, &viewer.access(), id)
+        .await
+        .map_err(|e| fail(&viewer, e))?;
     Ok(Redirect::to("/alerts/rules?done=deleted").into_response())
 }
 
@@ -777,9 +780,27 @@ mod tests {
     }
 
     #[test]
-    fn empty_resolve_after_means_by_hand_only() {
+    fn empty_resolve_after_is_the_default() {
         let mut f = form("new_issue");
         f.resolve_after = "".into();
-        assert_eq!(f.to_rule().unwrap().resolve_after, None);
+        assert_eq!(
+            f.to_rule().unwrap().resolve_after,
+            Some(Duration::hours(24))
+        );
+    }
+
+    #[test]
+    fn service_messages_land_on_their_field() {
+        assert_eq!(field_for("`condition.window`: bad duration"), "window");
+        assert_eq!(field_for("`scope.tags[1]`: bad matcher"), "tags");
+        assert_eq!(
+            field_for("`scope.projects`: there is no project 9"),
+            "projects"
+        );
+        assert_eq!(
+            field_for("invalid rule: `factor` must be greater than 1"),
+            "factor"
+        );
+        assert_eq!(field_for("something else"), "kind");
     }
 }

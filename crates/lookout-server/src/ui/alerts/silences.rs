@@ -3,11 +3,10 @@
 //! now, the forms to create one (matchers, or one project or monitor for
 //! maintenance) and Expire.
 
-use super::access::{self, Reach};
 use super::forms::*;
-use super::instances::silence_of;
-use super::{AlertsTab, alerts_nav, engine_status};
-use crate::access::Role;
+use super::reach::Reach;
+use super::{AlertsTab, alerts_nav, engine_status, fail};
+use crate::alerting::service::{self, AlertFilter, SilenceInput, SilenceView};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::common::*;
@@ -18,9 +17,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use lookout_alert::{Alert, Matcher, Silence, SilenceKind, parse_duration};
-use lookout_storage::{AlertInstanceQuery, SilenceRow};
+use lookout_alert::{Matcher, Silence, SilenceKind, parse_duration};
 use maud::{Markup, html};
+use std::collections::HashMap;
 
 const NOTICES: &[(&str, &str)] = &[
     (
@@ -172,13 +171,37 @@ impl SilenceForm {
     }
 }
 
-fn status_of(s: &SilenceRow, now: DateTime<Utc>) -> &'static str {
-    if s.ends_at <= now {
-        "expired"
-    } else if s.starts_at > now {
+/// The service's status as the page says it.
+/// The form's fields (a service error names one of them).
+const FIELDS: [&str; 6] = [
+    "matchers",
+    "project_id",
+    "monitor_id",
+    "duration",
+    "ends_at",
+    "comment",
+];
+
+/// What the service takes.
+fn input_of(s: &Silence) -> SilenceInput {
+    SilenceInput {
+        kind: Some(match s.kind {
+            SilenceKind::Maintenance => "maintenance".into(),
+            SilenceKind::Silence => "silence".into(),
+        }),
+        matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
+        starts_at: Some(s.starts_at),
+        ends_at: Some(s.ends_at),
+        duration: None,
+        comment: s.comment.clone(),
+    }
+}
+
+fn status_word(status: &str) -> &str {
+    if status == "pending" {
         "planned"
     } else {
-        "active"
+        status
     }
 }
 
@@ -192,62 +215,58 @@ async fn render(
     problem: Option<&str>,
 ) -> Result<Markup, Response> {
     let now = Utc::now();
-    let store = state.store();
-    let rows: Vec<SilenceRow> = store
-        .list_silences(now - Duration::days(HISTORY_DAYS))
+    let access = viewer.access();
+    let history = now - Duration::days(HISTORY_DAYS);
+    let rows: Vec<SilenceView> = service::list_silences(state, &access, None)
         .await
-        .map_err(server_error)?
+        .map_err(|e| fail(viewer, e))?
         .into_iter()
-        .filter(|s| reach.reads_silence(s))
+        .filter(|s| s.ends_at > history)
         .collect();
     // What each silence mutes now, among the alerts the viewer may read.
-    let live: Vec<Alert> = store
-        .list_alert_instances(AlertInstanceQuery {
+    let live = service::list_alerts(
+        state,
+        &access,
+        AlertFilter {
             states: vec!["firing".into(), "pending".into()],
-            projects: if reach.admin {
-                None
-            } else {
-                Some(reach.projects.keys().copied().collect())
-            },
-            include_install: reach.admin,
-            limit: 2000,
+            limit: Some(service::MAX_LIMIT),
             ..Default::default()
-        })
+        },
+    )
+    .await
+    .map_err(|e| fail(viewer, e))?;
+    let mut mutes: HashMap<i64, usize> = HashMap::new();
+    for id in live.items.iter().flat_map(|a| &a.silenced_by) {
+        *mutes.entry(*id).or_default() += 1;
+    }
+    // The monitors to offer for maintenance: those of the viewer's projects.
+    let monitors: Vec<_> = state
+        .store()
+        .list_monitors(None)
         .await
         .map_err(server_error)?
         .into_iter()
-        .filter(|r| reach.reads_alert(r))
-        .filter_map(|r| serde_json::from_value(r.body).ok())
+        .filter(|m| reach.member_of(m.project_id))
         .collect();
-    let monitors = store.list_monitors(None).await.map_err(server_error)?;
-    let monitors: Vec<_> = monitors
-        .into_iter()
-        .filter(|m| reach.role(m.project_id).is_some_and(|r| r >= Role::Member))
-        .collect();
-    let writable: Vec<_> = reach
-        .projects
-        .iter()
-        .filter(|(_, (_, r))| *r >= Role::Member)
-        .collect();
+    let writable: Vec<_> = reach.member_projects().collect();
     let csrf = &viewer.session.csrf_token;
     let maintenance = form.kind == "maintenance";
-    let (active, expired): (Vec<&SilenceRow>, Vec<&SilenceRow>) =
-        rows.iter().partition(|s| s.ends_at > now);
-    let table = |list: &[&SilenceRow], id: &str| {
+    let (active, expired): (Vec<&SilenceView>, Vec<&SilenceView>) =
+        rows.iter().partition(|s| s.status != "expired");
+    let table = |list: &[&SilenceView], id: &str| {
         html! {
             table id=(id) {
                 thead { tr { th { "Silence" } th { "Matchers" } th.optional { "From" } th { "Until" } th.optional { "By" } th { "" } } }
                 tbody {
                     @for s in list {
-                        @let parsed = silence_of(s);
-                        @let mutes = parsed.as_ref().map(|p| live.iter().filter(|a| p.mutes(&a.labels, now)).count()).unwrap_or(0);
-                        tr.silence-row id={ "silence-" (s.id) } data-status=(status_of(s, now)) {
+                        @let mutes = mutes.get(&s.id).copied().unwrap_or(0);
+                        tr.silence-row id={ "silence-" (s.id) } data-status=(s.status) {
                             td {
                                 "#" (s.id) " "
                                 span.badge { (if s.kind == "maintenance" { "maintenance" } else { "silence" }) }
-                                " " span.badge.silence-status { (status_of(s, now)) }
+                                " " span.badge.silence-status { (status_word(s.status)) }
                                 @if !s.comment.is_empty() { br; span.silence-comment { (s.comment) } }
-                                @if s.ends_at > now && s.starts_at <= now {
+                                @if s.status == "active" {
                                     br; span.muted.silence-mutes { "mutes " (mutes) " alert" @if mutes != 1 { "s" } " now" }
                                 }
                             }
@@ -256,7 +275,7 @@ async fn render(
                             td { time datetime=(s.ends_at.to_rfc3339()) { (s.ends_at.format("%Y-%m-%d %H:%M UTC")) } }
                             td.optional.silence-creator { (s.created_by) }
                             td {
-                                @if s.ends_at > now && reach.writes_silence(s.project_id).is_ok() {
+                                @if s.editable {
                                     form.inline method="post" action={ "/alerts/silences/" (s.id) "/expire" } {
                                         input type="hidden" name="csrf_token" value=(csrf);
                                         button.secondary.expire-silence type="submit" { "Expire" }
@@ -324,7 +343,7 @@ async fn render(
                         div.field {
                             label for="f-project_id" { "Project" }
                             select #f-project_id name="project_id" {
-                                @for (id, (p, _)) in &writable { option value=(id) selected[form.project_id == id.to_string()] { (p.name) } }
+                                @for (id, p) in &writable { option value=(id) selected[form.project_id == id.to_string()] { (p.name) } }
                             }
                             (field_errors(maint_errs, "project_id"))
                         }
@@ -356,7 +375,7 @@ async fn render(
 pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(done): Query<Done>) -> Page {
     let reach = Reach::of(&state, &viewer)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     let body = render(
         &state,
         &viewer,
@@ -385,7 +404,7 @@ pub async fn create(
     }
     let reach = Reach::of(&state, &viewer)
         .await
-        .map_err(|e| error_page(&viewer, e))?;
+        .map_err(|e| fail(&viewer, e))?;
     let f = SilenceForm::from_pairs(&pairs);
     let monitors = state
         .store()
@@ -399,7 +418,7 @@ pub async fn create(
             .map(|m| m.project_id)
     });
     let result = match parsed {
-        Ok(s) => access::create_silence(&state, &reach, s).await,
+        Ok(s) => service::create_silence(&state, &viewer.access(), input_of(&s)).await,
         Err(errs) => {
             let body = render(&state, &viewer, &reach, None, &f, &errs, None).await?;
             return Ok(html_page(
@@ -419,7 +438,15 @@ pub async fn create(
             row.id
         ))
         .into_response()),
-        Err(e @ (ApiError::Forbidden(_) | ApiError::BadRequest(_) | ApiError::NotFound(_))) => {
+        Err(ApiError::BadRequest(m)) => {
+            let field = super::field_of(&m, &FIELDS).unwrap_or_else(|| "matchers".into());
+            let body = render(&state, &viewer, &reach, None, &f, &vec![(field, m)], None).await?;
+            Ok(html_page(
+                StatusCode::BAD_REQUEST,
+                layout("Silences", Some(&viewer), body),
+            ))
+        }
+        Err(e @ (ApiError::Forbidden(_) | ApiError::NotFound(_))) => {
             let (status, msg) = (e.status(), e.to_string());
             let body = render(
                 &state,
@@ -433,7 +460,7 @@ pub async fn create(
             .await?;
             Ok(html_page(status, layout("Silences", Some(&viewer), body)))
         }
-        Err(e) => Err(error_page(&viewer, e)),
+        Err(e) => Err(fail(&viewer, e)),
     }
 }
 
@@ -447,11 +474,9 @@ pub async fn expire(
     if !csrf_ok(&viewer, &f.csrf_token) {
         return Err(forbidden_csrf());
     }
-    let err = |e| error_page(&viewer, e);
-    let reach = Reach::of(&state, &viewer).await.map_err(err)?;
-    access::expire_silence(&state, &reach, id)
+    service::expire_silence(&state, &viewer.access(), id)
         .await
-        .map_err(err)?;
+        .map_err(|e| fail(&viewer, e))?;
     Ok(Redirect::to("/alerts/silences?done=expired").into_response())
 }
 
@@ -475,7 +500,7 @@ mod tests {
         let s = f.to_silence(at(), "a@example.com", |_| None).unwrap();
         assert_eq!(s.matchers.len(), 2);
         assert_eq!(s.ends_at, at() + Duration::hours(2));
-        assert_eq!(super::access::silence_project(&s.matchers), Some(3));
+        assert_eq!(service::silence_project(&s.matchers).unwrap(), Some(3));
     }
 
     #[test]
