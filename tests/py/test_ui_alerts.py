@@ -81,10 +81,16 @@ def receiver():
 @pytest.fixture
 def server(make_server, tmp_path):
     """Alerts group for one second; critical alerts go to the channels
-    ``hook`` and ``broken`` once they exist (made in the UI)."""
+    ``hook`` and ``broken`` once they exist (made in the UI). One rule is
+    declared in lookout.toml."""
     config = tmp_path / "lookout.toml"
     config.write_text(
         """
+[[alerts.rules]]
+name = "Backup failed"
+severity = "high"
+condition = { kind = "backup_failed" }
+
 [alerts.routes]
 receivers = ["log"]
 group_wait = "1s"
@@ -158,13 +164,33 @@ def test_rules_alerts_and_silences(server, sentry):
     create_rule(admin, shop.id)
     rules = page_ok(admin, "/alerts/rules")
     assert "New error" in rules and "shop" in rules
-    rule_id = re.search(r'href="/alerts/rules/(\d+)"', rules).group(1)
+    rule_id = re.search(r'href="/alerts/rules/(\d+)">New error<', rules).group(1)
     edit = page_ok(admin, f"/alerts/rules/{rule_id}")
     assert 'id="rule-form"' in edit and "team=shop" in edit
     for kind in ("new_issue", "regression", "issue_frequency", "error_rate_spike", "new_issue_after_release",
                  "backup_failed", "monitor_down", "monitor_degraded", "monitor_recovered",
                  "heartbeat_missed", "tls_expiring"):
         assert f'<option value="{kind}"' in edit, f"the form offers {kind}"
+
+    # The rule from lookout.toml is read-only.
+    config_id = re.search(r'href="/alerts/rules/(\d+)">Backup failed<', rules).group(1)
+    declared = page_ok(admin, f"/alerts/rules/{config_id}")
+    assert 'id="declared-in-config"' in declared and 'id="save-rule"' not in declared
+    r = admin.post(f"/alerts/rules/{config_id}", name="Changed", severity="low", kind="backup_failed",
+                   enabled="on", resolve_after="24h", **{"for": "0s"})
+    assert r.status == 409 and "lookout.toml" in r.text, r
+    r = admin.post(f"/alerts/rules/{config_id}/delete")
+    assert r.status == 409 and "lookout.toml" in r.text, r
+
+    # A member writes rules of their own project only.
+    assert "Backup failed" in page_ok(member, "/alerts/rules"), "install-wide rules are readable"
+    create_rule(member, other.id, name="Other errors")
+    r = member.post("/alerts/rules", name="Everywhere", severity="low", kind="new_issue", enabled="on",
+                    resolve_after="24h", **{"for": "0s"})
+    assert r.status == 403 and "administrators" in r.text, r
+    r = member.post("/alerts/rules", name="Theirs", severity="low", kind="new_issue", projects=str(shop.id),
+                    enabled="on", resolve_after="24h", **{"for": "0s"})
+    assert r.status == 404, r
 
     # A real error with markup in its message.
     raise_error(sentry, shop, "<script>alert('pwned')</script> card declined")
@@ -234,7 +260,7 @@ def test_rules_alerts_and_silences(server, sentry):
     resolved = alert_rows(page_ok(admin, "/alerts?state=resolved"))
     assert resolved and "resolved by admin@example.com" in resolved[0], resolved
     r = admin.post(f"/alerts/{alert_id}/resolve")
-    assert r.status == 400 and "already resolved" in r.text, r
+    assert r.status == 409 and "already resolved" in r.text, r
 
     # Forms need the CSRF token.
     assert admin.post(f"/alerts/{alert_id}/ack", csrf_token="forged").status == 403

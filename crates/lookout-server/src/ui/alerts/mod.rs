@@ -124,10 +124,19 @@ pub fn engine_status(state: &AppState) -> Markup {
     }
 }
 
-/// The page for a refused or failed service call; "alerting is not
-/// running" is a 503 that says so.
+/// The page for a refused or failed service call: a conflict (declared
+/// in lookout.toml, already resolved) is a 409 and "alerting is not
+/// running" a 503, each saying why.
 pub fn fail(viewer: &Viewer, e: ApiError) -> Response {
     match e {
+        ApiError::Conflict(m) => html_page(
+            StatusCode::CONFLICT,
+            layout(
+                "Cannot do that",
+                Some(viewer),
+                html! { h1 { "Cannot do that" } p.error #conflict { (m) } },
+            ),
+        ),
         ApiError::Unavailable { message, .. } => html_page(
             StatusCode::SERVICE_UNAVAILABLE,
             layout(
