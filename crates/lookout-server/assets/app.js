@@ -62,6 +62,12 @@ document.querySelectorAll("time[datetime]").forEach(function (el) {
     form.querySelectorAll("[data-kinds]").forEach(function (el) {
       el.hidden = el.getAttribute("data-kinds").split(" ").indexOf(kind.value) < 0;
     });
+    // A fieldset left with nothing to fill in is hidden too.
+    form.querySelectorAll("fieldset").forEach(function (fs) {
+      var fields = fs.querySelectorAll("[data-kinds]");
+      if (!fields.length) return;
+      fs.hidden = Array.prototype.every.call(fields, function (el) { return el.hidden; });
+    });
   }
   kind.addEventListener("change", sync);
   sync();

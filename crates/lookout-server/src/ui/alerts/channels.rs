@@ -156,7 +156,7 @@ impl ChannelForm {
             })
         };
         let url_check = |v: &str, field: &str, errs: &mut FieldErrors| {
-            if !v.is_empty() && !(v.starts_with("http://") || v.starts_with("https://")) {
+            if !(v.is_empty() || v.starts_with("http://") || v.starts_with("https://")) {
                 errs.push((field.into(), "must be an http:// or https:// URL".into()));
             }
         };

@@ -236,10 +236,12 @@ impl RuleForm {
                 }
             }
         };
-        fn num<T: std::str::FromStr>(field: &str, v: &str, what: &str, errs: &mut FieldErrors) -> T
-        where
-            T: Default,
-        {
+        fn num<T: std::str::FromStr + Default>(
+            field: &str,
+            v: &str,
+            what: &str,
+            errs: &mut FieldErrors,
+        ) -> T {
             match v.trim().parse() {
                 Ok(n) => n,
                 Err(_) => {
@@ -525,8 +527,10 @@ fn form_page(
                 div.field {
                     span { "Projects" }
                     @if reach.projects.is_empty() { span.muted { "(no projects)" } }
-                    @for (id, (p, _)) in &reach.projects {
-                        label.check { input type="checkbox" name="projects" value=(id) checked[f.projects.contains(id)] disabled[read_only]; " " (p.name) }
+                    div.checks #scope-projects {
+                        @for (id, (p, _)) in &reach.projects {
+                            label.check { input type="checkbox" name="projects" value=(id) checked[f.projects.contains(id)] disabled[read_only]; " " (p.name) }
+                        }
                     }
                     @if !reach.admin { span.muted { "Only administrators may save a rule for every project." } }
                     (field_errors(errs, "projects"))
@@ -534,8 +538,10 @@ fn form_page(
                 (text_field("environments", "Environments", &f.environments, "comma-separated, e.g. production, staging", errs, "", read_only))
                 div.field {
                     span { "Levels" }
-                    @for l in LEVELS {
-                        label.check { input type="checkbox" name="levels" value=(l) checked[f.levels.iter().any(|x| x == l)] disabled[read_only]; " " (l) }
+                    div.checks #scope-levels {
+                        @for l in LEVELS {
+                            label.check { input type="checkbox" name="levels" value=(l) checked[f.levels.iter().any(|x| x == l)] disabled[read_only]; " " (l) }
+                        }
                     }
                     (field_errors(errs, "levels"))
                 }
