@@ -3,9 +3,10 @@ through the HTTP ``Client`` of test_ui_access (login, cookies, CSRF).
 
 - ``test_rules_alerts_and_silences``: a bad rule comes back with a 400
   and the message next to its field; a good one is created through the
-  form; the real sentry-sdk raises an error whose message holds
-  ``<script>``; the alert appears on /alerts (escaped, linked to its
-  issue); a silence on its project marks it "muted by" and expiring it
+  form; a rule from lookout.toml is read-only (409); a member writes
+  rules of their own project only; the real sentry-sdk raises an error
+  whose message holds ``<script>``; the alert appears on /alerts and in
+  the project overview's panel (escaped, linked to its issue); a silence on its project marks it "muted by" and expiring it
   removes the mark; a maintenance window is created; it is acknowledged
   and resolved. A member of another project sees none of it, and a
   member cannot open the channels page or the delivery log (403).
@@ -207,6 +208,9 @@ def test_rules_alerts_and_silences(server, sentry):
     assert "<script>alert(" not in page, "event text is escaped"
     assert "&lt;script&gt;alert(" in page, "shown, escaped"
     alert_id = re.search(r'id="alert-(\d+)"', row).group(1)
+    overview = page_ok(admin, f"/projects/{shop.id}")
+    panel = re.search(r'<section class="panel" id="alerts-panel">.*?</section>', overview, re.S).group(0)
+    assert "1 firing" in panel and f'href="/issues/{issue_id}"' in panel and "&lt;script&gt;" in panel, panel
 
     # Others: a member of another project sees no alert of shop, and no channels.
     assert alert_rows(page_ok(member, "/alerts")) == []

@@ -289,3 +289,50 @@ pub async fn resolve(
         .map_err(|e| fail(&viewer, e))?;
     Ok(Redirect::to("/alerts?done=resolved").into_response())
 }
+
+/// How many alerts the overview panel lists.
+const PANEL_ALERTS: usize = 5;
+
+/// The project overview's alerts panel: what fires or is pending now.
+pub async fn overview_panel(
+    state: &AppState,
+    viewer: &Viewer,
+    project_id: i64,
+) -> Result<crate::ui::overview::Panel, crate::error::ApiError> {
+    let page = service::list_alerts(
+        state,
+        &viewer.access(),
+        AlertFilter {
+            states: vec!["firing".into(), "pending".into()],
+            project_id: Some(project_id),
+            limit: Some(service::MAX_LIMIT),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let firing = page.items.iter().filter(|a| a.state == "firing").count();
+    let pending = page.items.len() - firing;
+    let body = html! {
+        @if page.items.is_empty() {
+            p.muted #no-project-alerts { "Nothing firing. " a href="/alerts/rules" { "Rules" } " decide what alerts." }
+        } @else {
+            p.big { (firing) " firing" @if pending > 0 { ", " (pending) " pending" } }
+            ul.compact {
+                @for a in page.items.iter().take(PANEL_ALERTS) {
+                    li.panel-alert {
+                        (severity_badge(&a.severity)) " " (a.rule_name)
+                        @if let Some((href, text)) = subject_link(a) { ": " a href=(href) { (text) } }
+                        @if !a.silenced_by.is_empty() { " " span.muted { "(muted)" } }
+                    }
+                }
+            }
+            p { a href={ "/alerts?project=" (project_id) } { "All alerts of this project" } }
+        }
+    };
+    Ok(crate::ui::overview::Panel {
+        id: "alerts-panel",
+        title: "Alerts".into(),
+        wide: false,
+        body,
+    })
+}
