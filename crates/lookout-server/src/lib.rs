@@ -188,6 +188,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/status-pages/{id}",
             axum::routing::put(routes::monitors::update_page).delete(routes::monitors::delete_page),
         )
+        // --- alerting (issue #6) ---
+        .merge(routes::alerts::routes())
         .merge(ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))

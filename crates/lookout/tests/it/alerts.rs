@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 /// A blocking webhook receiver: records `(idempotency-key, body)`; the
 /// first `hang` requests get no answer (their connection is kept open).
 #[derive(Clone)]
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<(String, String)>>>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) got: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Receiver {
-    fn start(hang: usize) -> Receiver {
+    pub(crate) fn start(hang: usize) -> Receiver {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", l.local_addr().unwrap());
         let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -67,7 +67,7 @@ impl Receiver {
         Receiver { url, got }
     }
 
-    fn wait_for(&self, n: usize, limit: Duration) -> Vec<(String, String)> {
+    pub(crate) fn wait_for(&self, n: usize, limit: Duration) -> Vec<(String, String)> {
         let start = Instant::now();
         loop {
             let g = self.got.lock().unwrap().clone();
@@ -79,7 +79,7 @@ impl Receiver {
     }
 }
 
-fn with_store<T>(dir: &Path, f: impl AsyncFnOnce(&SqliteStore) -> T) -> T {
+pub(crate) fn with_store<T>(dir: &Path, f: impl AsyncFnOnce(&SqliteStore) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,6 +3,7 @@
 mod harness;
 
 mod alerts;
+mod alerts_api;
 mod backup;
 mod backup_crypto;
 mod bad_input;
