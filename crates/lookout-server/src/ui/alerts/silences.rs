@@ -288,16 +288,27 @@ async fn render(
             }
         }
     };
-    let until = |errs: &FieldErrors| {
-        html! {
-            (text_field("duration", "For", &form.duration, "e.g. 30m, 2h, 1d", errs, "", false))
-            div.field {
-                label for="f-ends_at" { "Or until (UTC)" }
-                input #f-ends_at type="datetime-local" name="ends_at" value=(form.ends_at);
-                span.muted { "takes precedence over “For” when set" }
-                (field_errors(errs, "ends_at"))
+    // Both forms have these fields: ids carry the form's prefix, and only
+    // the submitted form gets its values back.
+    let until = |prefix: &str, errs: &FieldErrors, mine: bool| {
+        let blank = SilenceForm::blank();
+        let f = if mine { form } else { &blank };
+        let field = |name: &str, label: &str, value: &str, hint: &str, kind: &str| {
+            let id = format!("{prefix}-{name}");
+            let invalid = !errors_for(errs, name).is_empty();
+            html! {
+                div.field {
+                    label for=(id) { (label) }
+                    input id=(id) type=(kind) name=(name) value=(value) aria-invalid=[invalid.then_some("true")];
+                    span.muted { (hint) }
+                    (field_errors(errs, name))
+                }
             }
-            (text_field("comment", "Comment", &form.comment, "why, for the others", errs, "", false))
+        };
+        html! {
+            (field("duration", "For", &f.duration, "e.g. 30m, 2h, 1d", "text"))
+            (field("ends_at", "Or until (UTC)", &f.ends_at, "takes precedence over “For” when set", "datetime-local"))
+            (field("comment", "Comment", &f.comment, "why, for the others", "text"))
         }
     };
     let no_errs = FieldErrors::new();
@@ -327,7 +338,7 @@ async fn render(
                         span.muted { "Labels: alertname, severity, project_id, issue_id, environment, level, monitor_id, monitor, channel, and the rule's. Only administrators may silence beyond one project (" code { "project_id=<id>" } ")." }
                         (field_errors(silence_errs, "matchers"))
                     }
-                    (until(silence_errs))
+                    (until("s", silence_errs, !maintenance))
                     button #create-silence type="submit" { "Silence" }
                 }
             }
@@ -360,7 +371,7 @@ async fn render(
                             span.muted { "A monitor implies its project." }
                             (field_errors(maint_errs, "monitor_id"))
                         }
-                        (until(maint_errs))
+                        (until("m", maint_errs, maintenance))
                         button #create-maintenance type="submit" { "Start maintenance" }
                     }
                 }
