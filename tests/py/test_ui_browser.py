@@ -821,6 +821,11 @@ def test_screenshots_and_mobile_layout(server, sentry, browser):
         "account.png": "/account",
         "users.png": "/admin/users",
         "backups.png": "/admin/backups",
+        "alerts.png": "/alerts",
+        "alert-rule.png": "/alerts/rules/new",
+        "silences.png": "/alerts/silences",
+        "channels.png": "/alerts/channels",
+        "deliveries.png": "/alerts/deliveries",
     }
     for name, path in other_pages.items():
         b.get(path)

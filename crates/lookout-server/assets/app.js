@@ -49,3 +49,26 @@ document.querySelectorAll("time[datetime]").forEach(function (el) {
     timer = setTimeout(check, 350);
   });
 })();
+
+// Alert rule and channel forms (issue #6): show only the fields of the
+// chosen condition or channel kind. The server renders them all and reads
+// only the chosen kind's, so nothing depends on this.
+["rule-form", "channel-form"].forEach(function (id) {
+  var form = document.getElementById(id);
+  if (!form) return;
+  var kind = form.querySelector("select[name=kind]");
+  if (!kind) return;
+  function sync() {
+    form.querySelectorAll("[data-kinds]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-kinds").split(" ").indexOf(kind.value) < 0;
+    });
+    // A fieldset left with nothing to fill in is hidden too.
+    form.querySelectorAll("fieldset").forEach(function (fs) {
+      var fields = fs.querySelectorAll("[data-kinds]");
+      if (!fields.length) return;
+      fs.hidden = Array.prototype.every.call(fields, function (el) { return el.hidden; });
+    });
+  }
+  kind.addEventListener("change", sync);
+  sync();
+});

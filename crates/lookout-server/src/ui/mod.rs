@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alerts;
 pub mod attachments;
 pub mod backups;
 pub mod charts;
@@ -125,6 +126,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/status-pages/{id}/delete",
             post(status_pages::admin_delete),
         )
+        .merge(alerts::routes())
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .route("/favicon.ico", get(favicon))
@@ -208,6 +210,8 @@ pub fn layout(title: &str, viewer: Option<&session::Viewer>, body: Markup) -> Ma
                     @if let Some(v) = viewer {
                         nav #main-nav {
                             a href="/projects" { "Projects" }
+                            " "
+                            a #nav-alerts href="/alerts" { "Alerts" }
                             " "
                             a #nav-account href="/account" { "Account" }
                             @if v.user.is_admin {

@@ -214,10 +214,14 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): P
         .await
         .map_err(server_error)?;
     let dsn = project_dsn(&state, id).await.map_err(server_error)?;
+    let alerts = super::alerts::instances::overview_panel(&state, &viewer, id)
+        .await
+        .map_err(|e| error_page(&viewer, e))?;
     // The overview's panels, in page order. Add a panel here.
     let panels = [
         events_panel(&ov, &dsn),
         issues_panel(&project, &ov),
+        alerts,
         release_health_panel(&project, &ov),
         top_issues_panel(&project, &ov),
     ];
