@@ -57,8 +57,16 @@ pub const KINDS: &[(&str, &str, &[&str])] = &[
         &["within"],
     ),
     ("backup_failed", "Backup failed", &[]),
-    ("storage_damaged", "Storage damaged (integrity check failed)", &[]),
-    ("disk_low", "Disk space low (under the disk guard's watermark)", &[]),
+    (
+        "storage_damaged",
+        "Storage damaged (integrity check failed)",
+        &[],
+    ),
+    (
+        "disk_low",
+        "Disk space low (under the disk guard's watermark)",
+        &[],
+    ),
     ("monitor_down", "Monitor down", &[]),
     ("monitor_degraded", "Monitor degraded", &[]),
     ("monitor_recovered", "Monitor recovered", &[]),
