@@ -83,6 +83,10 @@ pub struct AlertsConfig {
     /// How long one Telegram `getUpdates` long poll waits for button
     /// presses and `/link` messages (`25s`; 1 s to 50 s).
     pub telegram_poll_timeout: String,
+    /// At the first start of a data dir, store the install-health rules
+    /// (backup failed, storage damaged, disk space low) as ordinary,
+    /// editable rules. See docs/alerts.md "Rules Lookout starts with".
+    pub default_rules: bool,
 }
 
 impl Default for AlertsConfig {
@@ -94,6 +98,7 @@ impl Default for AlertsConfig {
             inhibit: Vec::new(),
             channels: Default::default(),
             telegram_poll_timeout: "25s".into(),
+            default_rules: true,
         }
     }
 }

@@ -48,6 +48,11 @@ pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::
             tracing::error!(error = %e, "alerting not started: cannot store [alerts] from the configuration");
             return;
         }
+        if cfg.default_rules
+            && let Err(e) = seed_default_rules(&*store, clock.now()).await
+        {
+            tracing::warn!(error = %e, "cannot store the default alert rules");
+        }
         let public_url = state.config().public_url();
         let (health_tx, health_rx) = mpsc::channel(64);
         let worker = Arc::new(outbox::OutboxWorker::new(
@@ -139,4 +144,132 @@ pub async fn sync_config(
         }
     }
     Ok(())
+}
+
+/// The cursor that records that the default rules were stored once.
+const DEFAULTS_SEEDED: &str = "default_rules_seeded";
+
+/// The install-health rules every Lookout starts with: an operator hears
+/// of a failed backup, a damaged store or a full disk without writing a
+/// rule first. Stored once, at the first start of a data dir, as ordinary
+/// rules (edit, disable or delete them like any other); a rule of the same
+/// name (from `lookout.toml`, say) is left as it is.
+pub fn default_rules() -> Vec<lookout_alert::Rule> {
+    use lookout_alert::{Condition, Rule, Severity};
+    let mut v = vec![
+        Rule::new(
+            0,
+            "Backup failed",
+            Condition::BackupFailed,
+            Severity::Critical,
+        ),
+        Rule::new(
+            0,
+            "Storage damaged",
+            Condition::StorageDamaged,
+            Severity::Critical,
+        ),
+        Rule::new(0, "Disk space low", Condition::DiskLow, Severity::High),
+    ];
+    for r in &mut v {
+        r.annotations.insert(
+            "summary".into(),
+            "Lookout's own health: see docs/operations.md".into(),
+        );
+    }
+    v
+}
+
+/// Stores [`default_rules`] once per data dir.
+pub async fn seed_default_rules(
+    store: &dyn Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> lookout_storage::Result<usize> {
+    if store.alert_cursor(DEFAULTS_SEEDED).await? != 0 {
+        return Ok(0);
+    }
+    let taken: std::collections::HashSet<String> = store
+        .list_alert_rules()
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let mut n = 0;
+    for r in default_rules() {
+        if taken.contains(&r.name) {
+            continue;
+        }
+        store
+            .create_alert_rule(
+                NewAlertRule {
+                    name: r.name.clone(),
+                    enabled: true,
+                    source: AlertSource::Api,
+                    projects: Vec::new(),
+                    spec: serde_json::to_value(&r).unwrap_or_default(),
+                    created_by: None,
+                },
+                now,
+            )
+            .await?;
+        n += 1;
+    }
+    store.set_alert_cursor(DEFAULTS_SEEDED, 1).await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+    use lookout_storage::sqlite::{SqliteOptions, SqliteStore};
+
+    #[tokio::test]
+    async fn default_rules_are_stored_once_and_stay_deleted_when_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::new(dir.path())).unwrap();
+        let now = chrono::Utc::now();
+        // A rule of the same name from lookout.toml stays as it is.
+        let mut mine = lookout_alert::Rule::new(
+            0,
+            "Disk space low",
+            lookout_alert::Condition::DiskLow,
+            lookout_alert::Severity::Critical,
+        );
+        mine.labels.insert("team".into(), "ops".into());
+        store
+            .sync_config_alert_rules(
+                vec![NewAlertRule {
+                    name: mine.name.clone(),
+                    enabled: true,
+                    source: AlertSource::Config,
+                    projects: vec![],
+                    spec: serde_json::to_value(&mine).unwrap(),
+                    created_by: None,
+                }],
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(seed_default_rules(&store, now).await.unwrap(), 2);
+        let rules = store.list_alert_rules().await.unwrap();
+        let mut names: Vec<(&str, AlertSource)> =
+            rules.iter().map(|r| (r.name.as_str(), r.source)).collect();
+        names.sort_by_key(|n| n.0);
+        assert_eq!(
+            names,
+            vec![
+                ("Backup failed", AlertSource::Api),
+                ("Disk space low", AlertSource::Config),
+                ("Storage damaged", AlertSource::Api),
+            ]
+        );
+        for r in &rules {
+            runner::rule_from_row(r).expect("a valid rule");
+        }
+        // Deleted by the user: not stored again at the next start.
+        let backup = rules.iter().find(|r| r.name == "Backup failed").unwrap();
+        assert!(store.delete_alert_rule(backup.id).await.unwrap());
+        assert_eq!(seed_default_rules(&store, now).await.unwrap(), 0);
+        assert_eq!(store.list_alert_rules().await.unwrap().len(), 2);
+    }
 }

@@ -266,7 +266,22 @@ format = "alertmanager"
             st.list_channels().await.unwrap(),
         )
     });
-    assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0].source, AlertSource::Config);
+    let from_config: Vec<&str> = rules
+        .iter()
+        .filter(|r| r.source == AlertSource::Config)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(from_config, vec!["New error"]);
+    // Beside it, the install-health rules every data dir starts with.
+    let mut defaults: Vec<&str> = rules
+        .iter()
+        .filter(|r| r.source == AlertSource::Api)
+        .map(|r| r.name.as_str())
+        .collect();
+    defaults.sort();
+    assert_eq!(
+        defaults,
+        vec!["Backup failed", "Disk space low", "Storage damaged"]
+    );
     assert_eq!(channels[0].name, "hook");
 }
