@@ -3,6 +3,7 @@
 # rate during the backup against a baseline without one, and restore throughput.
 #
 #   bench/backup.sh [--size-mib 1024] [--runs 3] [--rate 200] [--duration 20] [--no-build]
+#                   [--write-limit MIB_PER_S]   (backup.max_write_mib_per_sec; default: Lookout's)
 #
 # Fills a fresh data dir to --size-mib through ingest (events with 1 MiB attachments, half of it
 # random bytes so compression cannot cheat), then per run:
@@ -17,7 +18,7 @@ WORK="$ROOT/bench/.work/backup"
 OUT="$ROOT/bench/out"
 mkdir -p "$WORK" "$OUT"
 
-size_mib=1024 runs=3 rate=200 duration=20 build=1
+size_mib=1024 runs=3 rate=200 duration=20 build=1 write_limit=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mib) size_mib="$2"; shift ;;
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
         --rate) rate="$2"; shift ;;
         --duration) duration="$2"; shift ;;
         --no-build) build=0 ;;
+        --write-limit) write_limit="$2"; shift ;;
         *) echo "backup.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -40,7 +42,7 @@ if [ ! -x "$LOADGEN" ] || [ "$ROOT/bench/loadgen.rs" -nt "$LOADGEN" ]; then
     rustc -O --edition 2021 "$ROOT/bench/loadgen.rs" -o "$LOADGEN" >&2
 fi
 
-exec python3 - "$ROOT" "$WORK" "$OUT" "$BIN" "$LOADGEN" "$size_mib" "$runs" "$rate" "$duration" <<'PY'
+exec python3 - "$ROOT" "$WORK" "$OUT" "$BIN" "$LOADGEN" "$size_mib" "$runs" "$rate" "$duration" "$write_limit" <<'PY'
 import json, os, pathlib, shutil, signal, statistics, subprocess, sys, time, http.client, datetime
 
 root, work, out, binary, loadgen = map(pathlib.Path, sys.argv[1:6])
@@ -48,6 +50,9 @@ size_mib, runs, rate, duration = int(sys.argv[6]), int(sys.argv[7]), int(sys.arg
 data = work / "data"
 env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
 env.update(LOOKOUT_BACKUP__ENABLED="false", LOOKOUT_LOG__LEVEL="warn", LOOKOUT_LOG__FORMAT="json")
+write_limit = sys.argv[10] if len(sys.argv) > 10 else ""
+if write_limit:
+    env["LOOKOUT_BACKUP__MAX_WRITE_MIB_PER_SEC"] = write_limit
 
 def log(m): print(f"[{datetime.datetime.now():%H:%M:%S}] {m}", flush=True)
 
@@ -153,7 +158,7 @@ stop(proc)
 
 med = {k: statistics.median(x[k] for x in results) for k in results[0]}
 summary = {"runs": results, "median": med, "size_mib": size_mib, "rate": rate, "duration": duration,
-           "cpus": os.cpu_count(), "binary": str(binary)}
+           "cpus": os.cpu_count(), "binary": str(binary), "write_limit_mib_per_sec": write_limit or "default"}
 path = out / f"backup-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
 path.write_text(json.dumps(summary, indent=2))
 log("medians: " + ", ".join(f"{k}={v:.1f}" for k, v in med.items()))

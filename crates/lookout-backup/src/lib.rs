@@ -309,6 +309,9 @@ pub struct CreateOptions<'a> {
     /// Called after the data file is in place and before the manifest is
     /// written (tests use it to crash at the worst moment).
     pub before_commit: Option<&'a dyn Fn()>,
+    /// The most the data file is written at, in bytes per second (0: no
+    /// limit).
+    pub max_write_bytes_per_sec: u64,
 }
 
 impl std::fmt::Debug for CreateOptions<'_> {
@@ -390,16 +393,35 @@ fn write_atomic(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<()> {
 struct PacedFile {
     file: File,
     since_sync: u64,
+    written: u64,
+    started: Instant,
+    /// Bytes per second at most (0: no limit).
+    rate: u64,
 }
 
 /// How much a backup writes between two write-backs.
 const PACE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl PacedFile {
-    fn new(file: File) -> Self {
+    fn new(file: File, rate: u64) -> Self {
         PacedFile {
             file,
             since_sync: 0,
+            written: 0,
+            started: Instant::now(),
+            rate,
+        }
+    }
+
+    /// After a write-back: sleeps until the average rate is back under the
+    /// limit.
+    fn pace(&self) {
+        if self.rate == 0 {
+            return;
+        }
+        let due = std::time::Duration::from_secs_f64(self.written as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
         }
     }
 }
@@ -408,9 +430,11 @@ impl Write for PacedFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
         self.since_sync += n as u64;
+        self.written += n as u64;
         if self.since_sync >= PACE_BYTES {
             self.file.sync_data()?;
             self.since_sync = 0;
+            self.pace();
         }
         Ok(n)
     }
@@ -547,7 +571,10 @@ pub fn create(db: &Path, dir: &Path, opts: CreateOptions<'_>) -> Result<Manifest
         };
         let out = File::create(&tmp_zst).map_err(|e| BackupError::io(&tmp_zst, e))?;
         let mut writer = HashWriter {
-            inner: BufWriter::with_capacity(CHUNK, PacedFile::new(out)),
+            inner: BufWriter::with_capacity(
+                CHUNK,
+                PacedFile::new(out, opts.max_write_bytes_per_sec),
+            ),
             hash: Sha256::new(),
             bytes: 0,
         };

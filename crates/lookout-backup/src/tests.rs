@@ -26,6 +26,7 @@ fn opts(name: Option<&str>) -> CreateOptions<'static> {
         progress: &NoProgress,
         encrypt: None,
         before_commit: None,
+        max_write_bytes_per_sec: 0,
     }
 }
 
@@ -123,6 +124,7 @@ fn without_a_manifest_a_backup_is_not_listed_and_prune_keeps_pinned() {
                 progress: &NoProgress,
                 encrypt: None,
                 before_commit: Some(&hook),
+                max_write_bytes_per_sec: 0,
             },
         )
     }));
@@ -176,6 +178,7 @@ fn create_encrypted(db: &Path, dir: &Path, name: &str, e: &Encrypt) -> Manifest 
             progress: &NoProgress,
             encrypt: Some(e),
             before_commit: None,
+            max_write_bytes_per_sec: 0,
         },
     )
     .unwrap()
@@ -359,4 +362,25 @@ fn auto_recovery_refuses_an_encrypted_backup_it_cannot_open() {
         .unwrap()
         .unwrap();
     assert_eq!(m.name, "new-sealed");
+}
+
+#[test]
+fn the_backup_file_is_written_no_faster_than_its_rate() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    let write = |rate: u64| {
+        let f = std::fs::File::create(dir.path().join(format!("paced-{rate}"))).unwrap();
+        let mut p = crate::PacedFile::new(f, rate);
+        let t = std::time::Instant::now();
+        for _ in 0..12 {
+            p.write_all(&chunk).unwrap();
+        }
+        t.elapsed()
+    };
+    // 12 MiB at 40 MiB/s: three write-backs, the last due at 0.3 s.
+    let paced = write(40 << 20);
+    assert!(paced >= std::time::Duration::from_millis(290), "{paced:?}");
+    let free = write(0);
+    assert!(free < paced, "{free:?} vs {paced:?}");
 }

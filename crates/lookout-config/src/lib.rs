@@ -379,6 +379,10 @@ pub struct BackupConfig {
     /// `recipients` (verify, automatic recovery). Keep it off the data
     /// disk. Empty: none.
     pub identity_file: PathBuf,
+    /// The most the backup file is written at, in MiB per second (0: no
+    /// limit). A backup is background work: a steady trickle leaves the
+    /// disk to ingest's commits.
+    pub max_write_mib_per_sec: u32,
 }
 
 /// How backups are encrypted.
@@ -408,6 +412,7 @@ impl Default for BackupConfig {
             passphrase_file: PathBuf::new(),
             recipients: Vec::new(),
             identity_file: PathBuf::new(),
+            max_write_mib_per_sec: 48,
         }
     }
 }

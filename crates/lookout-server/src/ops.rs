@@ -292,6 +292,7 @@ fn backup_on_this_thread(
                 progress: &lookout_backup::progress::NoProgress,
                 encrypt: encrypt.as_ref(),
                 before_commit: None,
+                max_write_bytes_per_sec: u64::from(cfg.backup.max_write_mib_per_sec) << 20,
             },
         )
         .map_err(|e| BackupRunError::Failed(e.to_string()))?;

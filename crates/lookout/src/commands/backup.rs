@@ -117,6 +117,7 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                     progress: bar.as_ref(),
                     encrypt: encrypt.as_ref(),
                     before_commit: Some(&hook),
+                    max_write_bytes_per_sec: u64::from(cfg.backup.max_write_mib_per_sec) << 20,
                 },
             )?;
             if json {
