@@ -19,7 +19,7 @@ use lookout_alert::{
     Alert, AlertChange, AlertState, ChannelHealth, Clock, Condition, Engine, InhibitRule,
     IssueSignal, Route, Rule, Severity, Signal, Silence, SilenceKind, SystemSignal,
 };
-use lookout_metrics::Counter;
+use lookout_metrics::{Counter, Histogram};
 use lookout_storage::{AlertInstanceQuery, AlertInstanceRow, NewOutboxItem, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -179,6 +179,40 @@ pub struct AlertRunner {
     missed_since_ms: Arc<AtomicI64>,
     wanted: Arc<AtomicBool>,
     commands: Option<mpsc::Receiver<Command>>,
+    metrics: RunnerMetrics,
+}
+
+/// What a round of evaluation costs, on `/metrics`.
+#[derive(Debug, Clone)]
+struct RunnerMetrics {
+    /// Wall time of one [`AlertRunner::step`] (signals in, evaluation,
+    /// outbox and alert writes).
+    eval_seconds: Histogram,
+    /// Signals fed to the engine.
+    signals: Counter,
+}
+
+impl RunnerMetrics {
+    fn new() -> RunnerMetrics {
+        let r = lookout_metrics::global();
+        RunnerMetrics {
+            eval_seconds: r
+                .histogram_vec(
+                    "lookout_alert_eval_seconds",
+                    "Time of one round of alert evaluation: queued signals, rules, grouping, and writing its outcome.",
+                    &[],
+                    &[
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+                .with(&[]),
+            signals: r.counter(
+                "lookout_alert_signals_evaluated",
+                "Signals (events, system events, channel health) fed to the alert engine.",
+            ),
+        }
+    }
 }
 
 /// How often releases and deploys are re-read for "new issue after a
@@ -226,6 +260,7 @@ impl AlertRunner {
             missed_since_ms,
             wanted,
             commands: None,
+            metrics: RunnerMetrics::new(),
         };
         runner.reload().await?;
         let now = runner.clock.now();
@@ -438,7 +473,17 @@ impl AlertRunner {
     /// One round: takes queued signals and new system events, ticks, and
     /// writes the outcome. Returns how many notifications were queued.
     pub async fn step(&mut self) -> lookout_storage::Result<usize> {
+        let started = std::time::Instant::now();
+        let r = self.evaluate().await;
+        self.metrics
+            .eval_seconds
+            .observe(started.elapsed().as_secs_f64());
+        r
+    }
+
+    async fn evaluate(&mut self) -> lookout_storage::Result<usize> {
         self.refresh_releases().await?;
+        let mut observed = 0u64;
         while let Ok(mut s) = self.signals.try_recv() {
             if let Signal::Issue(i) = &mut s {
                 if !self.projects.contains_key(&i.project_id) {
@@ -449,10 +494,12 @@ impl AlertRunner {
                 }
             }
             self.engine.observe(&s);
+            observed += 1;
         }
         self.scan_missed().await?;
         while let Ok(h) = self.health.try_recv() {
             self.engine.observe(&Signal::Channel(h));
+            observed += 1;
         }
         let events = self
             .store
@@ -460,6 +507,7 @@ impl AlertRunner {
             .await?;
         let mut cursor = self.system_cursor;
         for e in events {
+            observed += 1;
             cursor = cursor.max(e.id);
             self.engine.observe(&Signal::System(SystemSignal {
                 kind: e.kind,
@@ -467,6 +515,7 @@ impl AlertRunner {
                 at: e.at,
             }));
         }
+        self.metrics.signals.inc_by(observed);
         let now = self.clock.now();
         let out = self.engine.tick(now);
         let mut items = Vec::new();
