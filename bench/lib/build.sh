@@ -1,5 +1,5 @@
 # Sourced by bench/startup.sh and bench/ingest.sh: pick the Lookout binary to measure.
-#   default          cargo build --release in the work tree -> target/release/lookout
+#   default          cargo build --release in the work tree -> $CARGO_TARGET_DIR (or target)/release/lookout
 #   --commit REV     build REV from a clean `git archive` snapshot (bench/.work/src-<sha>, target dir
 #                    bench/.work/target): measures committed code even while the work tree is dirty
 #   --no-build       use target/release/lookout as it is
@@ -26,7 +26,7 @@ lookout_build() {
     if [ "$build" = 1 ]; then
         (cd "$root" && cargo build --release --bin lookout) >&2
     fi
-    export LOOKOUT_BIN="$root/target/release/lookout"
+    export LOOKOUT_BIN="${CARGO_TARGET_DIR:-$root/target}/release/lookout"
     local dirty=""
     [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=" + uncommitted changes"
     export LOOKOUT_BIN_SOURCE="${LOOKOUT_BIN_SOURCE:-work tree at $(git -C "$root" rev-parse --short HEAD)$dirty$([ "$build" = 1 ] || echo ', not rebuilt')}"
