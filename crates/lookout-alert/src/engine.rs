@@ -11,7 +11,7 @@ use crate::silence::{InhibitRule, Silence};
 use crate::window::BucketCounter;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 /// Identifies an alert: its rule and a fingerprint within the rule.
@@ -242,7 +242,20 @@ impl Engine {
         }
         let at = signal.at();
         let mut effects = Vec::new();
-        for st in self.rules.values() {
+        for st in self.rules.values_mut() {
+            // An event for a key already being counted only counts: the
+            // alert's labels were built when its counter began.
+            if let Signal::Issue(i) = signal
+                && st.rule.condition.class() == ConditionClass::Windowed
+            {
+                let Some(key) = st.rule.condition.count_key(&st.rule.scope, signal) else {
+                    continue;
+                };
+                if let Some(entry) = st.counters.get_mut(&key) {
+                    entry.0.add(at, 1 + i.more);
+                    continue;
+                }
+            }
             if let Some(obs) = st
                 .rule
                 .condition
@@ -301,7 +314,15 @@ impl Engine {
     /// Re-evaluates windowed and pending alerts, ages trigger alerts out,
     /// and asks the dispatcher what to send.
     pub fn tick(&mut self, now: DateTime<Utc>) -> TickOutput {
-        // Windowed conditions: one evaluation per rule and active key.
+        // Windowed conditions: one evaluation per rule and counted key; only
+        // keys that hold, or that have an alert to update, go further.
+        let mut alerted: HashMap<i64, HashSet<&str>> = HashMap::new();
+        for k in self.alerts.keys() {
+            alerted
+                .entry(k.rule_id)
+                .or_default()
+                .insert(k.fingerprint.as_str());
+        }
         let mut levels = Vec::new();
         for st in self.rules.values_mut() {
             if st.rule.condition.class() != ConditionClass::Windowed {
@@ -312,13 +333,18 @@ impl Engine {
                 - chrono::Duration::seconds(st.rule.condition.bucket_secs());
             let cond = &st.rule.condition;
             let since = st.since;
-            st.counters.retain(|_, (counter, spec)| {
+            let rule_id = st.rule.id;
+            let with_alert = alerted.get(&rule_id);
+            st.counters.retain(|key, (counter, spec)| {
                 let (active, value) = cond.evaluate_window(counter, now, since);
-                levels.push((st.rule.id, spec.clone(), active, value));
+                if active || with_alert.is_some_and(|s| s.contains(key.as_str())) {
+                    levels.push((rule_id, spec.clone(), active, value));
+                }
                 counter.prune(keep_from);
                 !counter.is_empty()
             });
         }
+        drop(alerted);
         for (rule_id, spec, active, value) in levels {
             self.level(rule_id, spec, active, now, Some(value as u64));
         }

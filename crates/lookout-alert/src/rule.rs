@@ -250,6 +250,24 @@ impl Condition {
         }
     }
 
+    /// For a windowed condition: the key of the counter a signal counts
+    /// under, when the scope admits it. Cheap (no labels are built), so
+    /// that counting an event for a key already counted costs a lookup.
+    pub(crate) fn count_key(&self, scope: &Scope, signal: &Signal) -> Option<String> {
+        match (self, signal) {
+            (Condition::IssueFrequency { per, .. }, Signal::Issue(s)) if scope.admits_issue(s) => {
+                Some(issue_fingerprint(
+                    s.project_id,
+                    (*per == FrequencyPer::Issue).then_some(s.issue_id),
+                ))
+            }
+            (Condition::ErrorRateSpike { .. }, Signal::Issue(s)) if scope.admits_issue(s) => {
+                Some(issue_fingerprint(s.project_id, None))
+            }
+            _ => None,
+        }
+    }
+
     /// What one signal means for this condition, given the rule's scope.
     pub(crate) fn observe(
         &self,
