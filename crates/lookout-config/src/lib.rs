@@ -379,9 +379,10 @@ pub struct BackupConfig {
     /// `recipients` (verify, automatic recovery). Keep it off the data
     /// disk. Empty: none.
     pub identity_file: PathBuf,
-    /// The most the backup file is written at, in MiB per second (0: no
-    /// limit). A backup is background work: a steady trickle leaves the
-    /// disk to ingest's commits.
+    /// The most the backup file is written at, in MiB per second (0, the
+    /// default: no limit). For a slow disk shared with other work; a
+    /// limited backup takes longer, and one that outlives the kernel's
+    /// dirty-page expiry (30 s) makes its scratch copy reach the disk too.
     pub max_write_mib_per_sec: u32,
 }
 
@@ -412,7 +413,7 @@ impl Default for BackupConfig {
             passphrase_file: PathBuf::new(),
             recipients: Vec::new(),
             identity_file: PathBuf::new(),
-            max_write_mib_per_sec: 48,
+            max_write_mib_per_sec: 0,
         }
     }
 }
