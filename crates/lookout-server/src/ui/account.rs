@@ -6,6 +6,7 @@ use super::session::Viewer;
 use super::{layout, relative_time};
 use crate::auth::new_token_secret;
 use crate::state::AppState;
+use crate::ui::posted::Posted;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -180,12 +181,8 @@ pub struct PasswordForm {
 /// session of the user.
 pub async fn change_password(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<PasswordForm>,
+    Posted { viewer, form: f }: Posted<PasswordForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     let refuse = |msg: &str| error_page(&viewer, crate::ApiError::BadRequest(msg.to_string()));
     let hash = match state.store().user_password_hash(viewer.user.id).await {
         Ok(Some(h)) => h,
@@ -228,12 +225,8 @@ pub struct TokenForm {
 /// `POST /account/tokens`: creates a token and shows its secret once.
 pub async fn create_token(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<TokenForm>,
+    Posted { viewer, form: f }: Posted<TokenForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     let name = f.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return error_page(
@@ -282,13 +275,9 @@ pub async fn create_token(
 /// `POST /account/tokens/{id}/revoke`: only the owner's own tokens.
 pub async fn revoke_token(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     match state
         .store()
         .revoke_api_token(id, Some(viewer.user.id))
@@ -352,13 +341,9 @@ pub async fn telegram_link_code(
 /// own links.
 pub async fn telegram_unlink(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(telegram_user_id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     match state
         .store()
         .delete_telegram_link(viewer.user.id, telegram_user_id)
@@ -374,3 +359,5 @@ pub async fn telegram_unlink(
         Err(e) => server_error(e),
     }
 }
+
+crate::ui::posted::csrf_token_field!(PasswordForm, TokenForm);

@@ -11,6 +11,7 @@ use super::session::{CSRF_COOKIE, Viewer, cookie, random_secret};
 use super::{layout, relative_time};
 use crate::auth::token_hash;
 use crate::state::AppState;
+use crate::ui::posted::Posted;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -263,13 +264,9 @@ pub enum MailOutcome {
 /// `POST /admin/invitations/{id}/revoke`.
 pub async fn revoke_invitation(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Some(r) = refuse_unless_admin(&viewer) {
         return r;
     }
@@ -290,13 +287,9 @@ pub struct AdminForm {
 /// `POST /admin/users/{id}/admin`.
 pub async fn set_admin(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<AdminForm>,
+    Posted { viewer, form: f }: Posted<AdminForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Some(r) = refuse_unless_admin(&viewer) {
         return r;
     }
@@ -309,13 +302,9 @@ pub async fn set_admin(
 /// `POST /admin/users/{id}/delete` (not oneself, not the last admin).
 pub async fn delete_user(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Some(r) = refuse_unless_admin(&viewer) {
         return r;
     }
@@ -439,3 +428,5 @@ pub async fn accept(
         Err(e) => server_error(e),
     }
 }
+
+crate::ui::posted::csrf_token_field!(AdminForm);

@@ -7,7 +7,7 @@ use super::session::Viewer;
 use super::{layout, relative_time};
 use crate::routes::backups::{create_now, file_response, listed, verify_now};
 use crate::state::AppState;
-use axum::Form;
+use crate::ui::posted::Posted;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,12 +119,8 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
 /// `POST /admin/backups`: back up now.
 pub async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = viewer.access().require_admin() {
         return error_page(&viewer, e);
     }
@@ -137,13 +133,9 @@ pub async fn create(
 /// `POST /admin/backups/{name}/verify`: the report.
 pub async fn verify(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = viewer.access().require_admin() {
         return error_page(&viewer, e);
     }

@@ -182,3 +182,5 @@ pub struct CsrfForm {
     #[serde(default)]
     pub csrf_token: String,
 }
+
+crate::ui::posted::csrf_token_field!(CsrfForm);

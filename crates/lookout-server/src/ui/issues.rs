@@ -5,7 +5,6 @@ use super::session::Viewer;
 use super::{ProjectTab, layout, project_nav, relative_time};
 use crate::routes::api::IssueListParams;
 use crate::state::AppState;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +15,7 @@ use serde_json::Value;
 
 use super::common::*;
 use crate::access::Role;
+use crate::ui::posted::Posted;
 
 // ---------------------------------------------------------------------------
 // Issues.
@@ -463,13 +463,9 @@ pub fn ignore_limit(
 /// `POST /issues/{id}/status`.
 pub async fn issue_status(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<StatusForm>,
+    Posted { viewer, form: f }: Posted<StatusForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     let Some(status) = IssueStatus::parse(&f.status) else {
         return html_page(
             StatusCode::BAD_REQUEST,
@@ -565,6 +561,8 @@ pub async fn latest_event_json(
     )
         .into_response())
 }
+
+crate::ui::posted::csrf_token_field!(StatusForm);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 use super::layout;
 use super::session::{
-    CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, Viewer, cookie, random_secret, safe_next, set_cookie,
+    CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, cookie, random_secret, safe_next, set_cookie,
 };
 use crate::auth::{hash_password, token_hash, verify_password};
 use crate::state::AppState;
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 use super::common::*;
+use crate::ui::posted::Posted;
 
 // ---------------------------------------------------------------------------
 // First run and login.
@@ -234,15 +235,13 @@ pub struct CsrfForm {
 /// `POST /logout`: ends the session server-side.
 pub async fn logout(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = state.store().delete_session(&viewer.session.id_hash).await {
         return server_error(e);
     }
     let c = set_cookie(&state, SESSION_COOKIE, "", 0);
     with_cookie(Redirect::to("/login").into_response(), Some(c))
 }
+
+crate::ui::posted::csrf_token_field!(CsrfForm);

@@ -17,6 +17,7 @@ pub mod issues;
 pub mod login;
 pub mod monitors;
 pub mod overview;
+pub mod posted;
 pub mod projects;
 pub mod releases;
 pub mod session;

@@ -13,6 +13,7 @@ use super::{ProjectTab, layout, project_nav, relative_time};
 use crate::access::Role;
 use crate::routes::monitors::{MonitorInput, SaveError, read_monitor, save_monitor, write_monitor};
 use crate::state::AppState;
+use crate::ui::posted::Posted;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -709,13 +710,9 @@ async fn submit(
 /// `POST /projects/{id}/monitors`.
 pub async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<MonitorForm>,
+    Posted { viewer, form: f }: Posted<MonitorForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     let project = viewer
         .access()
         .write_project(&state, id)
@@ -744,13 +741,9 @@ pub async fn edit_form(State(state): State<AppState>, viewer: Viewer, Path(id): 
 /// `POST /monitors/{id}/edit`.
 pub async fn edit(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<MonitorForm>,
+    Posted { viewer, form: f }: Posted<MonitorForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     let (m, project) = write_monitor(&state, &viewer.access(), id)
         .await
         .map_err(|e| error_page(&viewer, e))?;
@@ -768,13 +761,9 @@ pub struct PauseForm {
 /// `POST /monitors/{id}/pause`.
 pub async fn pause(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<PauseForm>,
+    Posted { viewer, form: f }: Posted<PauseForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     write_monitor(&state, &viewer.access(), id)
         .await
         .map_err(|e| error_page(&viewer, e))?;
@@ -794,13 +783,9 @@ pub async fn pause(
 /// `POST /monitors/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     let (m, project) = write_monitor(&state, &viewer.access(), id)
         .await
         .map_err(|e| error_page(&viewer, e))?;
@@ -848,3 +833,5 @@ pub async fn validate(viewer: Viewer, Form(f): Form<MonitorForm>) -> Response {
         .collect();
     axum::Json(serde_json::json!({ "errors": items })).into_response()
 }
+
+crate::ui::posted::csrf_token_field!(MonitorForm, PauseForm);

@@ -3,7 +3,6 @@
 use super::layout;
 use super::session::Viewer;
 use crate::state::AppState;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +11,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::common::*;
+use crate::ui::posted::Posted;
 
 // ---------------------------------------------------------------------------
 // Projects.
@@ -85,12 +85,8 @@ pub struct NewProjectForm {
 /// `POST /projects` (admins).
 pub async fn create_project(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<NewProjectForm>,
+    Posted { viewer, form: f }: Posted<NewProjectForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if !viewer.user.is_admin {
         return html_page(
             StatusCode::FORBIDDEN,
@@ -114,3 +110,5 @@ pub async fn create_project(
         Err(e) => server_error(e),
     }
 }
+
+crate::ui::posted::csrf_token_field!(NewProjectForm);

@@ -10,6 +10,7 @@ use super::session::Viewer;
 use super::{ProjectTab, layout, project_nav, relative_time};
 use crate::access::Role;
 use crate::state::AppState;
+use crate::ui::posted::Posted;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -317,13 +318,9 @@ pub struct RenameForm {
 /// `POST /projects/{id}/rename` (members).
 pub async fn rename(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<RenameForm>,
+    Posted { viewer, form: f }: Posted<RenameForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = viewer.access().write_project(&state, id).await {
         return error_page(&viewer, e);
     }
@@ -345,13 +342,9 @@ pub struct KeyForm {
 /// `POST /projects/{id}/keys` (members).
 pub async fn create_key(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<KeyForm>,
+    Posted { viewer, form: f }: Posted<KeyForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = viewer.access().write_project(&state, id).await {
         return error_page(&viewer, e);
     }
@@ -485,13 +478,9 @@ impl SettingsForm {
 /// `POST /projects/{id}/settings` (members).
 pub async fn save_settings(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<SettingsForm>,
+    Posted { viewer, form: f }: Posted<SettingsForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = viewer.access().write_project(&state, id).await {
         return error_page(&viewer, e);
     }
@@ -518,13 +507,9 @@ pub struct MemberForm {
 /// `POST /projects/{id}/members` (administrators).
 pub async fn set_member(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<MemberForm>,
+    Posted { viewer, form: f }: Posted<MemberForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     if let Err(e) = viewer.access().admin_project(&state, id).await {
         return error_page(&viewer, e);
     }
@@ -567,13 +552,9 @@ pub struct DeleteForm {
 /// `POST /projects/{id}/delete` (administrators; the slug must be typed).
 pub async fn delete(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<DeleteForm>,
+    Posted { viewer, form: f }: Posted<DeleteForm>,
 ) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     let project = match viewer.access().admin_project(&state, id).await {
         Ok(p) => p,
         Err(e) => return error_page(&viewer, e),
@@ -596,6 +577,8 @@ pub async fn delete(
         Err(e) => server_error(e),
     }
 }
+
+crate::ui::posted::csrf_token_field!(DeleteForm, KeyForm, MemberForm, RenameForm, SettingsForm);
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use super::common::*;
 use super::session::Viewer;
 use super::{layout, relative_time};
 use crate::state::AppState;
-use axum::Form;
+use crate::ui::posted::Posted;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -354,12 +354,8 @@ pub async fn admin_list(
 /// `POST /admin/status-pages`.
 pub async fn admin_create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<PageForm>,
+    Posted { viewer, form: f }: Posted<PageForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     viewer
         .access()
         .require_admin()
@@ -433,13 +429,9 @@ pub async fn admin_edit_form(
 /// `POST /admin/status-pages/{id}`.
 pub async fn admin_edit(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<PageForm>,
+    Posted { viewer, form: f }: Posted<PageForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     viewer
         .access()
         .require_admin()
@@ -475,13 +467,9 @@ pub async fn admin_edit(
 /// `POST /admin/status-pages/{id}/delete`.
 pub async fn admin_delete(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     viewer
         .access()
         .require_admin()
@@ -494,3 +482,5 @@ pub async fn admin_delete(
     state.monitoring().page_cache.lock().clear();
     Ok(Redirect::to("/admin/status-pages?done=deleted").into_response())
 }
+
+crate::ui::posted::csrf_token_field!(PageForm);

@@ -9,6 +9,7 @@ use crate::alerting::service::{self, ChannelInput, ChannelView, TestOutcome};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::common::*;
+use crate::ui::posted::Posted;
 use crate::ui::session::Viewer;
 use crate::ui::{layout, relative_time};
 use axum::Form;
@@ -596,13 +597,9 @@ pub async fn edit(
 /// `POST /alerts/channels/{name}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     service::delete_channel(&state, &viewer.access(), &name)
         .await
         .map_err(|e| fail(&viewer, e))?;
@@ -613,13 +610,9 @@ pub async fn delete(
 /// shows the outcome on the channels page.
 pub async fn send_test(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     let outcome = service::test_channel(&state, &viewer.access(), &name)
         .await
         .map_err(|e| fail(&viewer, e))?;

@@ -8,9 +8,9 @@ use super::{AlertsTab, alerts_nav, engine_status, fail, severity_badge, state_ba
 use crate::alerting::service::{self, AlertFilter, AlertView, SilenceView};
 use crate::state::AppState;
 use crate::ui::common::*;
+use crate::ui::posted::Posted;
 use crate::ui::session::{Viewer, urlencode};
 use crate::ui::{layout, relative_time};
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -261,13 +261,9 @@ fn alert_row(
 /// `POST /alerts/{id}/ack`.
 pub async fn acknowledge(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     service::acknowledge_alert(&state, &viewer.access(), id)
         .await
         .map_err(|e| fail(&viewer, e))?;
@@ -277,13 +273,9 @@ pub async fn acknowledge(
 /// `POST /alerts/{id}/resolve`.
 pub async fn resolve(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     service::resolve_alert(&state, &viewer.access(), id)
         .await
         .map_err(|e| fail(&viewer, e))?;

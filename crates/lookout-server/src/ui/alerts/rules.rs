@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::common::*;
 use crate::ui::layout;
+use crate::ui::posted::Posted;
 use crate::ui::session::Viewer;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -734,13 +735,9 @@ pub async fn edit(
 /// `POST /alerts/rules/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     service::delete_rule(&state, &viewer.access(), id)
         .await
         .map_err(|e| fail(&viewer, e))?;

@@ -10,6 +10,7 @@ use crate::alerting::service::{self, AlertFilter, SilenceInput, SilenceView};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::common::*;
+use crate::ui::posted::Posted;
 use crate::ui::session::Viewer;
 use crate::ui::{layout, relative_time};
 use axum::Form;
@@ -478,13 +479,9 @@ pub async fn create(
 /// `POST /alerts/silences/{id}/expire`.
 pub async fn expire(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, form: _ }: Posted<CsrfForm>,
 ) -> Page {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return Err(forbidden_csrf());
-    }
     service::expire_silence(&state, &viewer.access(), id)
         .await
         .map_err(|e| fail(&viewer, e))?;
