@@ -4,11 +4,12 @@
 //! them.
 //!
 //! Outcomes that an operator must hear about (a backup failed, the store
-//! is damaged) are recorded as durable system events through the `Store`
-//! (`system_events`), which the alerting engine will consume once it
-//! exists. The one exception is damage found while serving: the store is
-//! fenced at once and nothing more is written to it; the event lives in
-//! memory (and `/health`) and the log.
+//! is damaged, the disk guard tripped or cleared) are recorded as durable
+//! system events through the `Store` (`system_events`), which the alerting
+//! engine reads after a cursor. The one exception is damage found while
+//! serving: the store is fenced at once and nothing more is written to it;
+//! the damage lives in memory (`/health`), the log, and the alert engine,
+//! which sees the fence and sends that alert without the outbox.
 
 use crate::disk;
 use crate::state::AppState;

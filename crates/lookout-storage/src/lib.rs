@@ -210,8 +210,8 @@ impl Severity {
 }
 
 /// Something that happened to the install itself (a backup, an integrity
-/// check, a recovery), recorded durably so that the alerting engine can
-/// consume it once it exists.
+/// check, a recovery, the disk guard), recorded durably; the alerting
+/// engine reads these after a cursor.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SystemEvent {
     /// Row id (0 for a new event).

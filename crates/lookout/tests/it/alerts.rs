@@ -3,7 +3,7 @@
 //! `kill -9` is sent again after the restart, with the same key.
 //!
 //! Rules and channels are written straight into the data dir before the
-//! server starts (the alerting API comes later).
+//! server starts (it/alerts_api.rs goes through the API).
 
 use crate::harness::{Server, run_ok};
 use crate::ingest::{envelope, post_envelope, setup};
