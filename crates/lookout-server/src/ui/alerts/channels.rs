@@ -12,7 +12,6 @@ use crate::ui::common::*;
 use crate::ui::posted::Posted;
 use crate::ui::session::Viewer;
 use crate::ui::{layout, relative_time};
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -41,15 +40,6 @@ const KINDS: &[(&str, &str, &[&str])] = &[
     ("discord", "Discord", &["webhook_url"]),
     ("webhook", "Webhook", &["url", "secret", "format"]),
 ];
-
-fn kinds_with(field: &str) -> String {
-    KINDS
-        .iter()
-        .filter(|(_, _, fs)| fs.contains(&field))
-        .map(|(k, _, _)| *k)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// The channel form's fields, as typed.
 #[derive(Debug, Clone, Default)]
@@ -376,7 +366,15 @@ fn form_page(
         }
     };
     let t = |name: &str, label: &str, value: &str, hint: &str| {
-        text_field(name, label, value, hint, errs, &kinds_with(name), read_only)
+        text_field(
+            name,
+            label,
+            value,
+            hint,
+            errs,
+            &super::forms::kinds_with(KINDS, name),
+            read_only,
+        )
     };
     html! {
         (alerts_nav(viewer, AlertsTab::Channels))
@@ -404,7 +402,7 @@ fn form_page(
                 (t("chat_id", "Chat id", &f.chat_id, "Telegram: a number (negative for groups) or @channel"))
                 (t("message_thread_id", "Forum topic id", &f.message_thread_id, "Telegram: optional"))
                 (t("api_base_url", "Bot API base URL", &f.api_base_url, "Telegram: default https://api.telegram.org"))
-                div.field data-kinds=(kinds_with("to")) {
+                div.field data-kinds=(super::forms::kinds_with(KINDS, "to")) {
                     label for="f-to" { "To" }
                     textarea #f-to name="to" rows="2" disabled[read_only] { (f.to) }
                     span.muted { "E-mail: addresses, one per line or comma-separated; uses the [smtp] server" }
@@ -413,7 +411,7 @@ fn form_page(
                 (t("webhook_url", "Webhook URL", "", &secret_hint("Slack, Discord: the incoming webhook URL (a secret)")))
                 (t("url", "URL", &f.url, "Webhook: where to POST"))
                 (t("secret", "Signing secret", "", &secret_hint("Webhook: optional; signs the body (X-Lookout-Signature-256)")))
-                div.field data-kinds=(kinds_with("format")) {
+                div.field data-kinds=(super::forms::kinds_with(KINDS, "format")) {
                     label for="f-format" { "Format" }
                     select #f-format name="format" disabled[read_only] {
                         option value="lookout" selected[f.format != "alertmanager"] { "Lookout JSON" }
@@ -563,13 +561,11 @@ async fn save(
 /// `POST /alerts/channels`.
 pub async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted {
+        viewer,
+        form: pairs,
+    }: Posted<Pairs>,
 ) -> Page {
-    let pairs = Pairs(pairs);
-    if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
-        return Err(forbidden_csrf());
-    }
     // Refused before the form is even read when the viewer may not.
     service::channel_names(&state, &viewer.access())
         .await
@@ -580,14 +576,12 @@ pub async fn create(
 /// `POST /alerts/channels/{name}`.
 pub async fn edit(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(name): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted {
+        viewer,
+        form: pairs,
+    }: Posted<Pairs>,
 ) -> Page {
-    let pairs = Pairs(pairs);
-    if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
-        return Err(forbidden_csrf());
-    }
     let row = service::get_channel(&state, &viewer.access(), &name)
         .await
         .map_err(|e| fail(&viewer, e))?;

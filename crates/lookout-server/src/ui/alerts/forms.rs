@@ -7,8 +7,29 @@ use maud::{Markup, html};
 pub type FieldErrors = Vec<(String, String)>;
 
 /// A submitted form as its raw pairs (repeated names allowed).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Pairs(pub Vec<(String, String)>);
+
+impl crate::ui::posted::CsrfToken for Pairs {
+    fn csrf_token(&self) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == "csrf_token")
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// The kinds (of a `(kind, label, fields)` table) that show `field`, as
+/// the space-separated list the form's script reads.
+pub fn kinds_with(kinds: &[(&str, &str, &[&str])], field: &str) -> String {
+    kinds
+        .iter()
+        .filter(|(_, _, fs)| fs.contains(&field))
+        .map(|(k, _, _)| *k)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 impl Pairs {
     /// The first value of `name`, or "".

@@ -15,7 +15,6 @@ use crate::ui::common::*;
 use crate::ui::layout;
 use crate::ui::posted::Posted;
 use crate::ui::session::Viewer;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -77,15 +76,6 @@ pub const KINDS: &[(&str, &str, &[&str])] = &[
 
 /// The levels a scope can name.
 const LEVELS: [&str; 5] = ["fatal", "error", "warning", "info", "debug"];
-
-fn kinds_with(param: &str) -> String {
-    KINDS
-        .iter()
-        .filter(|(_, _, ps)| ps.contains(&param))
-        .map(|(k, _, _)| *k)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// The rule form's fields, as typed.
 #[derive(Debug, Clone, Default)]
@@ -489,7 +479,15 @@ fn form_page(
     let read_only = existing.is_some_and(|r| !r.editable);
     let from_config = existing.is_some_and(|r| r.source == AlertSource::Config);
     let t = |name: &str, label: &str, value: &str, hint: &str| {
-        text_field(name, label, value, hint, errs, &kinds_with(name), read_only)
+        text_field(
+            name,
+            label,
+            value,
+            hint,
+            errs,
+            &super::forms::kinds_with(KINDS, name),
+            read_only,
+        )
     };
     html! {
         (alerts_nav(viewer, AlertsTab::Rules))
@@ -522,7 +520,7 @@ fn form_page(
                 legend { "Condition parameters (only the chosen condition's are used)" }
                 (t("threshold", "Threshold (fires above it)", &f.threshold, "issue frequency"))
                 (t("window", "Window", &f.window, "issue frequency, spike: e.g. 5m"))
-                div.field data-kinds=(kinds_with("per")) {
+                div.field data-kinds=(super::forms::kinds_with(KINDS, "per")) {
                     label for="f-per" { "Count per" }
                     select #f-per name="per" disabled[read_only] {
                         option value="project" selected[f.per != "issue"] { "project" }
@@ -648,13 +646,11 @@ fn again(
 /// `POST /alerts/rules`.
 pub async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted {
+        viewer,
+        form: pairs,
+    }: Posted<Pairs>,
 ) -> Page {
-    let pairs = Pairs(pairs);
-    if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
-        return Err(forbidden_csrf());
-    }
     let reach = Reach::of(&state, &viewer)
         .await
         .map_err(|e| fail(&viewer, e))?;
@@ -700,14 +696,12 @@ pub async fn edit_form(State(state): State<AppState>, viewer: Viewer, Path(id): 
 /// `POST /alerts/rules/{id}`.
 pub async fn edit(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(id): Path<i64>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted {
+        viewer,
+        form: pairs,
+    }: Posted<Pairs>,
 ) -> Page {
-    let pairs = Pairs(pairs);
-    if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
-        return Err(forbidden_csrf());
-    }
     let err = |e| fail(&viewer, e);
     let reach = Reach::of(&state, &viewer).await.map_err(err)?;
     let row = service::get_rule(&state, &viewer.access(), id)

@@ -13,7 +13,6 @@ use crate::ui::common::*;
 use crate::ui::posted::Posted;
 use crate::ui::session::Viewer;
 use crate::ui::{layout, relative_time};
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -407,13 +406,11 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
 /// `POST /alerts/silences`.
 pub async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted {
+        viewer,
+        form: pairs,
+    }: Posted<Pairs>,
 ) -> Page {
-    let pairs = Pairs(pairs);
-    if !csrf_ok(&viewer, &pairs.get("csrf_token")) {
-        return Err(forbidden_csrf());
-    }
     let reach = Reach::of(&state, &viewer)
         .await
         .map_err(|e| fail(&viewer, e))?;
