@@ -120,7 +120,13 @@ class Browser:
         return self
 
     def wait_loaded(self, timeout: float = WAIT_TIMEOUT) -> None:
-        self.wait(lambda d: d.execute_script("return document.readyState") == "complete", timeout, "the page to load")
+        def loaded(d: Any) -> bool:
+            try:
+                return d.execute_script("return document.readyState") == "complete"
+            except WebDriverException:  # the document went away between polls: poll again
+                return False
+
+        self.wait(loaded, timeout, "the page to load")
         self._drain_console()
 
     @property
@@ -232,7 +238,7 @@ class Browser:
     def _navigating(self, action: Callable[[], Any]) -> "Browser":
         old = self.driver.find_element(By.TAG_NAME, "html")
         action()
-        self.wait(EC.staleness_of(old), WAIT_TIMEOUT, "a new page after the click")
+        self.wait(_replaced(old), WAIT_TIMEOUT, "a new page after the click")
         self.wait_loaded()
         return self
 
@@ -388,3 +394,25 @@ def wait_until(fn: Callable[[], Any], timeout: float = 5.0, interval: float = 0.
 
 
 __all__: Iterable[str] = ["Browser", "browser", "png_size", "wait_until", "DESKTOP", "MOBILE"]
+
+
+def _replaced(old: WebElement) -> Callable[[Any], bool]:
+    """A wait condition: ``old`` (the previous page's root) is gone.
+
+    Selenium's ``staleness_of`` misses one of chromedriver's answers: while the
+    old document is being torn down it can say "unhandled inspector error: Node
+    with given id does not belong to the document" instead of "stale element".
+    Both mean the page was replaced."""
+
+    def check(_driver: Any) -> bool:
+        try:
+            old.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+
+    return check
