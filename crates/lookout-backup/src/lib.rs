@@ -28,6 +28,7 @@ pub mod lock;
 pub mod policy;
 pub mod priority;
 pub mod progress;
+pub mod s3;
 
 use chrono::{DateTime, Utc};
 use lookout_storage::StorageError;
@@ -137,6 +138,14 @@ pub enum BackupError {
         /// `passphrase` or `identity`.
         what: &'static str,
         /// What age said.
+        detail: String,
+    },
+    /// Object storage (an S3 copy) refused or failed a request.
+    #[error("{target}: {detail}")]
+    Remote {
+        /// The object or bucket, as `s3://bucket/key`.
+        target: String,
+        /// What the store or the network said.
         detail: String,
     },
     /// The storage layer failed (snapshot, inspection).
@@ -673,7 +682,13 @@ pub fn manifest(dir: &Path, name: &str) -> Result<Manifest> {
         }
         Err(e) => return Err(BackupError::io(&path, e)),
     };
-    let m: Manifest = serde_json::from_slice(&text).map_err(|e| BackupError::BadManifest {
+    parse_manifest(&text, path, name)
+}
+
+/// Parses and checks the manifest of backup `name` read from `path`
+/// (a file, or an object's address for a remote copy).
+pub(crate) fn parse_manifest(text: &[u8], path: PathBuf, name: &str) -> Result<Manifest> {
+    let m: Manifest = serde_json::from_slice(text).map_err(|e| BackupError::BadManifest {
         path: path.clone(),
         detail: e.to_string(),
     })?;
@@ -735,13 +750,15 @@ pub fn list(dir: &Path) -> Result<Vec<Listed>> {
             Err(e) => tracing::warn!(error = %e, "skipping an unreadable backup manifest"),
         }
     }
-    out.sort_by(|a, b| {
-        b.manifest
-            .created_at
-            .cmp(&a.manifest.created_at)
-            .then_with(|| b.manifest.name.cmp(&a.manifest.name))
-    });
+    out.sort_by(|a, b| newest_first(&a.manifest, &b.manifest));
     Ok(out)
+}
+
+/// The order backups are listed in: newest first, then by name.
+pub(crate) fn newest_first(a: &Manifest, b: &Manifest) -> std::cmp::Ordering {
+    b.created_at
+        .cmp(&a.created_at)
+        .then_with(|| b.name.cmp(&a.name))
 }
 
 /// Checks each file's size and SHA-256 against the manifest, without

@@ -384,6 +384,62 @@ pub struct BackupConfig {
     /// limited backup takes longer, and one that outlives the kernel's
     /// dirty-page expiry (30 s) makes its scratch copy reach the disk too.
     pub max_write_mib_per_sec: u32,
+    /// A copy of each backup `serve` makes in S3-compatible object
+    /// storage (`[backup.s3]`); off while `bucket` is empty.
+    pub s3: BackupS3Config,
+}
+
+/// Where backup copies go in S3-compatible object storage. Credentials
+/// not set here come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupS3Config {
+    /// The bucket. Empty (the default): no copies.
+    pub bucket: String,
+    /// The service's URL, e.g. `https://s3.eu-central-003.backblazeb2.com`
+    /// or `http://127.0.0.1:9000` (MinIO). Empty: AWS, from `region`.
+    pub endpoint: String,
+    /// The region. Empty: `AWS_REGION`, else `us-east-1`.
+    pub region: String,
+    /// Key prefix the copies go under.
+    pub prefix: String,
+    /// Access key id. Empty: `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// A file holding the secret access key (its first line). Empty:
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key_file: PathBuf,
+    /// Allow an `http://` endpoint (a service on this host or the LAN).
+    pub allow_http: bool,
+    /// Address the bucket as `bucket.endpoint` rather than
+    /// `endpoint/bucket` (some services need it).
+    pub virtual_hosted_style: bool,
+    /// Apply the retention policy (`keep_hourly/daily/weekly`) to the
+    /// copies too. Turn off to leave deletion to the bucket's own
+    /// lifecycle rules or object lock.
+    pub prune: bool,
+}
+
+impl Default for BackupS3Config {
+    fn default() -> Self {
+        BackupS3Config {
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+            prefix: "lookout".into(),
+            access_key_id: String::new(),
+            secret_access_key_file: PathBuf::new(),
+            allow_http: false,
+            virtual_hosted_style: false,
+            prune: true,
+        }
+    }
+}
+
+impl BackupS3Config {
+    /// Whether copies to object storage are configured.
+    pub fn enabled(&self) -> bool {
+        !self.bucket.trim().is_empty()
+    }
 }
 
 /// How backups are encrypted.
@@ -414,6 +470,7 @@ impl Default for BackupConfig {
             recipients: Vec::new(),
             identity_file: PathBuf::new(),
             max_write_mib_per_sec: 0,
+            s3: BackupS3Config::default(),
         }
     }
 }
@@ -1054,6 +1111,22 @@ mod tests {
         assert!(!c.backup.enabled);
         assert_eq!(c.disk.min_free_bytes, 5);
         assert_eq!(c.retention.logs_days, 3);
+        assert!(!c.backup.s3.enabled());
+        let c = load_text(
+            "[backup.s3]\nbucket = \"bk\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\nsecret_access_key_file = \"/keys/s3\"\n",
+            &[("LOOKOUT_BACKUP__S3__PREFIX", "prod/lookout")],
+        )
+        .unwrap();
+        assert!(c.backup.s3.enabled() && c.backup.s3.allow_http && c.backup.s3.prune);
+        assert_eq!(c.backup.s3.prefix, "prod/lookout");
+        assert_eq!(
+            c.backup.s3.secret_access_key_file,
+            PathBuf::from("/keys/s3")
+        );
+        let err = load_text("[backup.s3]\nbuckett = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("buckett"), "{err}");
         let err = load_text("[backup]\nkeep_montly = 3\n", &[])
             .unwrap_err()
             .to_string();

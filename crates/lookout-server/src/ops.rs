@@ -14,6 +14,7 @@
 use crate::disk;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
+use lookout_backup::s3::{S3Copies, S3Settings};
 use lookout_backup::{BackupError, CreateOptions, Encrypt, Keys, Manifest, Policy, Trigger};
 use lookout_config::{BackupEncrypt, Config};
 use lookout_storage::{Severity, Signal, SystemEvent};
@@ -152,6 +153,51 @@ pub fn backup_encryption(cfg: &Config) -> Result<Option<Encrypt>, BackupError> {
     }
 }
 
+/// The copies in object storage that `[backup.s3]` configures; `None`
+/// when it names no bucket. Reads the secret key file each time, so a
+/// rotated key is used from the next backup on.
+pub fn s3_copies(cfg: &Config) -> Result<Option<S3Copies>, BackupError> {
+    let c = &cfg.backup.s3;
+    if !c.enabled() {
+        return Ok(None);
+    }
+    let secret_access_key = if c.secret_access_key_file.as_os_str().is_empty() {
+        String::new()
+    } else {
+        read_secret_line(&c.secret_access_key_file)?
+    };
+    S3Copies::new(&S3Settings {
+        bucket: c.bucket.clone(),
+        endpoint: c.endpoint.clone(),
+        region: c.region.clone(),
+        prefix: c.prefix.clone(),
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key,
+        allow_http: c.allow_http,
+        virtual_hosted_style: c.virtual_hosted_style,
+    })
+    .map(Some)
+}
+
+/// The first line of a small secret file. Errors name the file and
+/// never its content.
+fn read_secret_line(path: &Path) -> Result<String, BackupError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BackupError::Key(format!(
+            "backup.s3.secret_access_key_file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let line = text.lines().next().unwrap_or("").trim().to_string();
+    if line.is_empty() {
+        return Err(BackupError::Key(format!(
+            "backup.s3.secret_access_key_file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(line)
+}
+
 /// The keys `[backup]` names for decrypting (`passphrase_file`,
 /// `identity_file`); none when neither is set.
 pub fn backup_keys(cfg: &Config) -> Result<Keys, BackupError> {
@@ -251,6 +297,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
     let copy_to = state.config().backup.copy_to.clone();
     let policy = policy(state);
     let cfg = state.config().clone();
+    let runtime = tokio::runtime::Handle::current();
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A thread of its own (not the blocking pool's): it gives way to
     // ingest for CPU and disk, for good, so it must end with the backup.
@@ -261,7 +308,7 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
                 tracing::debug!("could not lower the backup thread's priority");
             }
             let _ = tx.send(backup_on_this_thread(
-                &db, &dir, &copy_to, &policy, &cfg, trigger,
+                &db, &dir, &copy_to, &policy, &cfg, trigger, &runtime,
             ));
         });
     if let Err(e) = spawned {
@@ -273,7 +320,8 @@ async fn make_backup(state: &AppState, trigger: Trigger) -> Result<Manifest, Bac
         .map_err(|_| BackupRunError::Failed("the backup thread ended without an answer".into()))?
 }
 
-/// The blocking part of a backup: create, copy, prune.
+/// The blocking part of a backup: create, copy (to `copy_to` and object
+/// storage, whose requests run on `runtime`), prune.
 fn backup_on_this_thread(
     db: &Path,
     dir: &Path,
@@ -281,6 +329,7 @@ fn backup_on_this_thread(
     policy: &Policy,
     cfg: &Config,
     trigger: Trigger,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<Manifest, BackupRunError> {
     {
         let encrypt = backup_encryption(cfg).map_err(|e| BackupRunError::Failed(e.to_string()))?;
@@ -306,7 +355,32 @@ fn backup_on_this_thread(
                 ))
             })?;
         }
+        let s3 = s3_copies(cfg).map_err(|e| {
+            BackupRunError::Failed(format!(
+                "backup {} made, but it cannot be copied to object storage: {e}",
+                m.name
+            ))
+        })?;
+        if let Some(s3) = &s3 {
+            runtime.block_on(s3.push(dir, &m.name)).map_err(|e| {
+                BackupRunError::Failed(format!(
+                    "backup {} made, but copying it to {} failed: {e}",
+                    m.name,
+                    s3.label()
+                ))
+            })?;
+            tracing::info!(backup = %m.name, to = %s3.label(), "backup copied to object storage");
+        }
         if trigger == Trigger::Scheduled {
+            if let Some(s3) = s3.as_ref().filter(|_| cfg.backup.s3.prune) {
+                match runtime.block_on(s3.prune(policy, false)) {
+                    Ok(removed) if !removed.is_empty() => {
+                        tracing::info!(to = %s3.label(), ?removed, "pruned old backup copies")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning backup copies failed"),
+                }
+            }
             for d in [&dir, &copy_to] {
                 if d.as_os_str().is_empty() {
                     continue;

@@ -129,6 +129,43 @@ pub enum BackupAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copies in S3-compatible object storage (`[backup.s3]`): list,
+    /// upload, download, prune.
+    S3 {
+        #[command(subcommand)]
+        action: S3Action,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum S3Action {
+    /// List the copies in the bucket, newest first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upload a backup from the backup dir (data file, then manifest).
+    Push {
+        name: String,
+        /// Directory holding the backup (default: the configured backup dir).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+    /// Download a copy into a directory, checking its hashes; then
+    /// `lookout backup restore NAME --from DIR` restores it.
+    Fetch {
+        name: String,
+        /// Directory to download into (default: the configured backup dir).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// Delete copies the retention policy does not keep.
+    Prune {
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Encryption of a new backup (age format). Without these flags,

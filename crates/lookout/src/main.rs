@@ -75,7 +75,7 @@ fn run(cli: Cli) -> Result<(), Exit> {
         Command::Project { action } => runtime.block_on(commands::admin::project(&cfg, action)),
         Command::User { action } => runtime.block_on(commands::admin::user(&cfg, action)),
         Command::Token { action } => runtime.block_on(commands::admin::token(&cfg, action)),
-        Command::Backup { action } => commands::backup::run(&cfg, action),
+        Command::Backup { action } => commands::backup::run(&cfg, action, runtime.handle()),
         Command::Check { json } => commands::backup::check(&cfg, json),
         Command::Config { .. } => unreachable!("handled above"),
     }

@@ -44,12 +44,16 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
     let projects = state.store().list_projects().await.map_err(server_error)?;
     let disk_total = state.store().disk_usage();
     let csrf = &viewer.session.csrf_token;
+    let copies = copy_targets(state.config());
     let body = html! {
         h1 { "Backups" }
         (notice(done.done.as_deref(), NOTICES))
         p.muted {
             "Scheduled backups, retention and restore are described in the operations guide. Restore with "
             code { "lookout backup restore NAME --into DIR" } " while the server is stopped."
+        }
+        @if !copies.is_empty() {
+            p #backup-copies { "Each backup is also copied to " (copies.join(" and ")) "." }
         }
         @if let Some(e) = &status.last_error { p.error #backup-last-error { "The last backup failed: " (e) } }
         form #create-backup .filters method="post" action="/admin/backups" {
@@ -180,6 +184,25 @@ pub async fn download(
         Ok(r) => r,
         Err(e) => error_page(&viewer, e),
     }
+}
+
+/// Where backups are copied, for the page: the second directory and the
+/// bucket (`s3://bucket/prefix`), without credentials.
+fn copy_targets(cfg: &lookout_config::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if !cfg.backup.copy_to.as_os_str().is_empty() {
+        out.push(cfg.backup.copy_to.display().to_string());
+    }
+    let s3 = &cfg.backup.s3;
+    if s3.enabled() {
+        let prefix = s3.prefix.trim().trim_matches('/');
+        out.push(if prefix.is_empty() {
+            format!("s3://{}", s3.bucket.trim())
+        } else {
+            format!("s3://{}/{prefix}", s3.bucket.trim())
+        });
+    }
+    out
 }
 
 #[cfg(test)]

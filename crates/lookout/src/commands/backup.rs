@@ -2,7 +2,7 @@
 //! a snapshot is safe beside a running server (one read transaction), and
 //! restore refuses a data dir that a server holds.
 
-use crate::cli::{BackupAction, DecryptArgs, EncryptArgs};
+use crate::cli::{BackupAction, DecryptArgs, EncryptArgs, S3Action};
 use crate::exit::Exit;
 use lookout_backup::crypto::{passphrase_file, read_passphrase};
 use lookout_backup::progress::TtyBar;
@@ -78,7 +78,11 @@ fn keys(cfg: &Config, a: DecryptArgs) -> Result<Keys, Exit> {
 }
 
 /// `lookout backup …`.
-pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
+pub fn run(
+    cfg: &Config,
+    action: BackupAction,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), Exit> {
     let default_dir = cfg.backup_dir();
     match action {
         BackupAction::Create {
@@ -179,12 +183,7 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
                         human_bytes(l.manifest.size()),
                         l.manifest.schema_version,
                         l.state(),
-                        match (l.manifest.pinned, l.manifest.encryption) {
-                            (true, Some(e)) => format!(" (pinned, {e})"),
-                            (true, None) => " (pinned)".to_string(),
-                            (false, Some(e)) => format!(" ({e})"),
-                            (false, None) => String::new(),
-                        }
+                        flags(&l.manifest)
                     );
                 }
             }
@@ -262,22 +261,116 @@ pub fn run(cfg: &Config, action: BackupAction) -> Result<(), Exit> {
             );
             Ok(())
         }
+        BackupAction::S3 { action } => s3(cfg, action, runtime),
         BackupAction::Prune { from, dry_run } => {
             let dir = from.unwrap_or(default_dir);
             let policy = policy(cfg);
             let removed = lookout_backup::prune(&dir, &policy, dry_run)?;
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            if removed.is_empty() {
+            print_pruned(&removed, &policy, dry_run, &dir.display().to_string());
+            Ok(())
+        }
+    }
+}
+
+/// `lookout backup s3 …`.
+fn s3(cfg: &Config, action: S3Action, runtime: &tokio::runtime::Handle) -> Result<(), Exit> {
+    let Some(copies) = lookout_server::ops::s3_copies(cfg)? else {
+        return Err(Exit::Usage(
+            "no object storage is configured: set [backup.s3] bucket (see docs/operations.md)"
+                .into(),
+        ));
+    };
+    let label = copies.label();
+    match action {
+        S3Action::List { json } => {
+            let items = runtime.block_on(copies.list())?;
+            if json {
+                let rows: Vec<_> = items
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "name": c.manifest.name,
+                            "created_at": c.manifest.created_at,
+                            "uploaded_at": c.uploaded_at,
+                            "size": c.manifest.size(),
+                            "schema_version": c.manifest.schema_version,
+                            "pinned": c.manifest.pinned,
+                            "encryption": c.manifest.encryption,
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(rows));
+            } else if items.is_empty() {
+                println!("no backup copies in {label}");
+            } else {
                 println!(
-                    "nothing to prune (keeping {} hourly, {} daily, {} weekly)",
-                    policy.hourly, policy.daily, policy.weekly
+                    "{:<32} {:<20} {:>10} {:>6}",
+                    "NAME", "CREATED (UTC)", "SIZE", "SCHEMA"
                 );
-            }
-            for n in removed {
-                println!("{verb} {n}");
+                for c in items {
+                    println!(
+                        "{:<32} {:<20} {:>10} {:>6}{}",
+                        c.manifest.name,
+                        c.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
+                        human_bytes(c.manifest.size()),
+                        c.manifest.schema_version,
+                        flags(&c.manifest)
+                    );
+                }
             }
             Ok(())
         }
+        S3Action::Push { name, from } => {
+            let dir = from.unwrap_or_else(|| cfg.backup_dir());
+            let m = runtime.block_on(copies.push(&dir, &name))?;
+            println!(
+                "uploaded backup {name} to {label} ({})",
+                human_bytes(m.size())
+            );
+            Ok(())
+        }
+        S3Action::Fetch { name, to } => {
+            let dir = to.unwrap_or_else(|| cfg.backup_dir());
+            let m = runtime.block_on(copies.fetch(&name, &dir))?;
+            println!(
+                "downloaded backup {name} from {label} into {} ({}, hashes match); restore it with `lookout backup restore {name} --from {} --into DATA_DIR`",
+                dir.display(),
+                human_bytes(m.size()),
+                dir.display()
+            );
+            Ok(())
+        }
+        S3Action::Prune { dry_run } => {
+            let policy = policy(cfg);
+            let removed = runtime.block_on(copies.prune(&policy, dry_run))?;
+            print_pruned(&removed, &policy, dry_run, &label);
+            Ok(())
+        }
+    }
+}
+
+/// ` (pinned, age-scrypt)` and the like after a listed backup's row.
+fn flags(m: &lookout_backup::Manifest) -> String {
+    match (m.pinned, m.encryption) {
+        (true, Some(e)) => format!(" (pinned, {e})"),
+        (true, None) => " (pinned)".to_string(),
+        (false, Some(e)) => format!(" ({e})"),
+        (false, None) => String::new(),
+    }
+}
+
+/// What `prune` and `s3 prune` print: each backup deleted (or that would
+/// be, with `dry_run`) from `place`, or that nothing was.
+fn print_pruned(removed: &[String], policy: &Policy, dry_run: bool, place: &str) {
+    if removed.is_empty() {
+        println!(
+            "nothing to prune in {place} (keeping {} hourly, {} daily, {} weekly)",
+            policy.hourly, policy.daily, policy.weekly
+        );
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for n in removed {
+        println!("{verb} {n} from {place}");
     }
 }
 

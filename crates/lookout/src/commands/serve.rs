@@ -24,6 +24,8 @@ pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
     // best kept off this machine until a restore needs it.)
     lookout_server::ops::backup_encryption(&cfg)
         .map_err(|e| Exit::Usage(format!("backup encryption: {e}")))?;
+    lookout_server::ops::s3_copies(&cfg)
+        .map_err(|e| Exit::Usage(format!("backup copies to object storage: {e}")))?;
     if let Err(e) = lookout_server::ops::backup_keys(&cfg) {
         tracing::warn!(error = %e, "backup keys for verification and recovery cannot be read");
     }
