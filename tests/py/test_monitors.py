@@ -328,6 +328,17 @@ def test_members_may_not_target_private_addresses(server, target):
     listing = admin.get(f"/projects/{p.id}/monitors")
     assert listing.status == 200 and "internal" in listing.text
     assert member.get(f"/projects/{p.id}/monitors").status == 200
+    # A member's monitor of a name (that does not resolve now) is held to
+    # public addresses at every check, whatever the request says.
+    r = member.post(f"/projects/{p.id}/monitors", **{**fields, "name": "rebinding", "url": "http://rebind.invalid/"})
+    assert r.status == 303, r
+    s, forged = server.api.post("/api/v1/monitors", {"project_id": p.id, "name": "forged", "kind": "http",
+                                                      "url": "http://example.invalid/", "public_only": True})
+    assert s == 201, forged
+    spec = {m["name"]: m["spec"] for m in server.api.get_ok("/api/v1/monitors", {"project_id": p.id})["items"]}
+    assert spec["rebinding"].get("public_only") is True, spec["rebinding"]
+    assert not spec["internal"].get("public_only"), spec["internal"]
+    assert not spec["forged"].get("public_only"), "an install token is an administrator's: the field is the server's"
 
 
 def test_status_page_is_public_cached_and_hides_targets(make_server, target):

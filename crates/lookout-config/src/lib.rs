@@ -562,7 +562,8 @@ pub struct RetentionConfig {
     /// Days the notification log (sent or failed outbox rows and their
     /// delivery attempts) is kept. Rows still to be sent are never pruned.
     pub notifications_days: u32,
-    /// Days resolved alerts are kept (firing and pending ones always are).
+    /// Days resolved alerts, and silences that have ended, are kept
+    /// (firing and pending alerts always are).
     pub alerts_days: u32,
 }
 

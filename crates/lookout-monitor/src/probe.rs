@@ -7,6 +7,7 @@
 use crate::condition::Observed;
 use crate::health::{self, Health};
 use crate::spec::{Compiled, Kind};
+use crate::ssrf;
 use crate::state::Observation;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -46,26 +47,102 @@ impl CheckOutcome {
 /// all monitors).
 #[derive(Debug, Clone)]
 pub struct Prober {
-    /// [verify+follow, verify+no-follow, insecure+follow, insecure+no-follow]
-    clients: [reqwest::Client; 4],
+    /// Indexed by [`client_index`]: TLS verified or not, redirects
+    /// followed or not, any address or public ones only.
+    clients: [reqwest::Client; 8],
     body_cap: usize,
 }
 
-fn client(verify: bool, follow: bool) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+/// Redirects an HTTP check follows at most.
+const MAX_REDIRECTS: usize = 10;
+
+fn client_index(verify: bool, follow: bool, public_only: bool) -> usize {
+    usize::from(!verify) << 2 | usize::from(!follow) << 1 | usize::from(public_only)
+}
+
+fn client(verify: bool, follow: bool, public_only: bool) -> Result<reqwest::Client, String> {
+    let redirect = match (follow, public_only) {
+        (false, _) => reqwest::redirect::Policy::none(),
+        (true, false) => reqwest::redirect::Policy::limited(MAX_REDIRECTS),
+        (true, true) => reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            match refused_literal(attempt.url()) {
+                Some(why) => attempt.error(why),
+                None => attempt.follow(),
+            }
+        }),
+    };
+    let mut b = reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .redirect(if follow {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        })
+        .redirect(redirect)
         .danger_accept_invalid_certs(!verify)
         .tls_info(true)
         .connect_timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(4)
-        .build()
-        .map_err(|e| e.to_string())
+        .pool_max_idle_per_host(4);
+    if public_only {
+        b = b.dns_resolver(std::sync::Arc::new(PublicOnlyResolver));
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Why a public-only check may not go to `url`, when its host is a
+/// private address literal (names are the resolver's business).
+fn refused_literal(url: &reqwest::Url) -> Option<String> {
+    let ip = match url.host()? {
+        url::Host::Ipv4(v4) => std::net::IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
+        url::Host::Domain(_) => return None,
+    };
+    ssrf::private_kind(ip).map(|why| refusal(&ip.to_string(), ip, why))
+}
+
+fn refusal(target: &str, ip: std::net::IpAddr, why: &str) -> String {
+    format!(
+        "refused: {target} is {ip} ({why}); this monitor may reach public addresses only (it was saved by someone who may not monitor private targets)"
+    )
+}
+
+/// A resolver that keeps public addresses only, for monitors that may not
+/// reach private targets: checked when the connection is made, so the
+/// answer the check uses is the answer checked.
+#[derive(Debug)]
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let all: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (public, private) = public_addresses(all);
+            if public.is_empty()
+                && let Some(ip) = private
+            {
+                let why = ssrf::private_kind(ip).unwrap_or("private");
+                return Err(refusal(&host, ip, why).into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Splits resolved addresses: the public ones, and the first private one
+/// (to name in the refusal when there is no public one).
+fn public_addresses(
+    all: Vec<std::net::SocketAddr>,
+) -> (Vec<std::net::SocketAddr>, Option<std::net::IpAddr>) {
+    let private = all
+        .iter()
+        .find(|a| ssrf::private_kind(a.ip()).is_some())
+        .map(|a| a.ip());
+    let public = all
+        .into_iter()
+        .filter(|a| ssrf::private_kind(a.ip()).is_none())
+        .collect();
+    (public, private)
 }
 
 /// The cause of a failed request, in words.
@@ -112,13 +189,14 @@ fn ms(d: Duration) -> f64 {
 impl Prober {
     /// Builds the clients. `body_cap`: most body bytes read per check.
     pub fn new(body_cap: usize) -> Result<Prober, String> {
+        let mut clients = Vec::with_capacity(8);
+        for i in 0..8 {
+            clients.push(client(i & 4 == 0, i & 2 == 0, i & 1 == 1)?);
+        }
         Ok(Prober {
-            clients: [
-                client(true, true)?,
-                client(true, false)?,
-                client(false, true)?,
-                client(false, false)?,
-            ],
+            clients: clients
+                .try_into()
+                .map_err(|_| "eight clients".to_string())?,
             body_cap: body_cap.max(1024),
         })
     }
@@ -143,12 +221,17 @@ impl Prober {
 
     async fn http(&self, c: &Compiled, timeout: Duration, now: DateTime<Utc>) -> CheckOutcome {
         let s = &c.spec;
-        let idx = match (s.verify_tls, s.follow_redirects) {
-            (true, true) => 0,
-            (true, false) => 1,
-            (false, true) => 2,
-            (false, false) => 3,
-        };
+        let idx = client_index(s.verify_tls, s.follow_redirects, s.public_only);
+        if s.public_only
+            && let Some(why) = s
+                .url
+                .as_deref()
+                .and_then(|u| reqwest::Url::parse(u).ok())
+                .as_ref()
+                .and_then(refused_literal)
+        {
+            return CheckOutcome::failed(why, None);
+        }
         let method =
             reqwest::Method::from_bytes(s.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = self.clients[idx]
@@ -363,10 +446,20 @@ async fn tcp(c: &Compiled, timeout: Duration) -> CheckOutcome {
     let host = c.spec.host.as_deref().unwrap_or_default();
     let port = c.spec.port.unwrap_or(0);
     let started = Instant::now();
-    let addrs = match resolve(host, port, timeout).await {
+    let mut addrs = match resolve(host, port, timeout).await {
         Ok(a) => a,
         Err(m) => return CheckOutcome::failed(m, None),
     };
+    if c.spec.public_only {
+        let (public, private) = public_addresses(addrs);
+        if public.is_empty()
+            && let Some(ip) = private
+        {
+            let why = ssrf::private_kind(ip).unwrap_or("private");
+            return CheckOutcome::failed(refusal(host, ip, why), None);
+        }
+        addrs = public;
+    }
     let left = timeout.saturating_sub(started.elapsed());
     match tokio::time::timeout(left, tokio::net::TcpStream::connect(&addrs[..])).await {
         Err(_) => CheckOutcome::failed(
@@ -428,5 +521,39 @@ async fn dns(c: &Compiled, timeout: Duration) -> CheckOutcome {
         latency_ms: Some(latency),
         message: format!("{host} resolved to {} in {latency:.0} ms", ips.join(", ")),
         details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_to_private_literals_are_refused_and_names_are_left_to_the_resolver() {
+        for (url, refused) in [
+            ("http://127.0.0.1:8080/admin", true),
+            ("http://[::1]/", true),
+            ("http://169.254.169.254/latest/meta-data/", true),
+            ("http://10.0.0.5/", true),
+            ("http://[::ffff:192.168.1.1]/", true),
+            ("https://93.184.216.34/", false),
+            ("https://example.com/", false),
+        ] {
+            let u = reqwest::Url::parse(url).unwrap();
+            assert_eq!(refused_literal(&u).is_some(), refused, "{url}");
+        }
+    }
+
+    #[test]
+    fn client_indexes_are_distinct() {
+        let mut seen = std::collections::BTreeSet::new();
+        for v in [true, false] {
+            for f in [true, false] {
+                for p in [true, false] {
+                    assert!(seen.insert(client_index(v, f, p)));
+                }
+            }
+        }
+        assert_eq!(seen.into_iter().max(), Some(7));
     }
 }

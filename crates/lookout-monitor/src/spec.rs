@@ -151,6 +151,13 @@ pub struct MonitorSpec {
     /// Heartbeat: longest a run may stay in progress, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_runtime_secs: Option<u32>,
+    /// Set by the server, not the caller: checks may connect only to
+    /// public addresses. True for monitors saved by someone who may not
+    /// monitor private targets, so a name that resolves to a public
+    /// address when saved and to a private one later (DNS rebinding), or
+    /// a redirect to a private address, is refused at connect time too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_only: bool,
 }
 
 impl MonitorSpec {
@@ -180,6 +187,7 @@ impl MonitorSpec {
             timezone: None,
             grace_secs: None,
             max_runtime_secs: None,
+            public_only: false,
         }
     }
 }

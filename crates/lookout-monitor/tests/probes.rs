@@ -297,3 +297,44 @@ async fn a_tls_certificate_that_expires_soon_fails_its_condition() {
     let o = p.run(&spec.compile().unwrap(), Utc::now()).await;
     assert_eq!(o.observation, Observation::Up, "{}", o.message);
 }
+
+/// A monitor saved by someone who may not reach private targets is held
+/// to public addresses when it connects, not only when it is saved: a
+/// name that now resolves to loopback (DNS rebinding) and a literal
+/// loopback URL are refused without a request, over HTTP and TCP, while
+/// the same monitor without the restriction reaches the target.
+#[tokio::test]
+async fn public_only_monitors_are_refused_private_addresses_at_connect_time() {
+    let mode = Arc::new(AtomicU8::new(UP));
+    let url = http_target(mode).await;
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let p = Prober::new(64 * 1024).unwrap();
+    for target in [format!("http://localhost:{port}/health"), url.clone()] {
+        let mut spec = http_spec(&target, Kind::Http, &[]);
+        let o = p.run(&spec.compile().unwrap(), Utc::now()).await;
+        assert_eq!(o.observation, Observation::Up, "{target}: {}", o.message);
+        spec.public_only = true;
+        let o = p.run(&spec.compile().unwrap(), Utc::now()).await;
+        assert_eq!(o.observation, Observation::Down, "{target}: {}", o.message);
+        assert!(
+            o.message.contains("public addresses only") && o.message.contains("loopback"),
+            "{target}: {}",
+            o.message
+        );
+    }
+    let mut tcp = MonitorSpec::new(Kind::Tcp);
+    tcp.host = Some("localhost".into());
+    tcp.port = Some(port.parse().unwrap());
+    tcp.timeout_secs = 1;
+    let o = p.run(&tcp.compile().unwrap(), Utc::now()).await;
+    assert_eq!(o.observation, Observation::Up, "{}", o.message);
+    tcp.public_only = true;
+    let o = p.run(&tcp.compile().unwrap(), Utc::now()).await;
+    assert_eq!(o.observation, Observation::Down, "{}", o.message);
+    assert!(o.message.contains("public addresses only"), "{}", o.message);
+}

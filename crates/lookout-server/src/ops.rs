@@ -651,7 +651,8 @@ pub async fn run_integrity_check(state: &AppState) -> Vec<String> {
     }
 }
 
-/// Prunes the notification log and resolved alerts past their retention,
+/// Prunes the notification log, resolved alerts and ended silences past
+/// their retention (silences share the alerts' `alerts_days`),
 /// in budgeted batches. Returns how many rows went.
 async fn prune_alerting(state: &AppState, notifications_days: u32, alerts_days: u32) -> u64 {
     let now = Utc::now();
@@ -660,11 +661,12 @@ async fn prune_alerting(state: &AppState, notifications_days: u32, alerts_days: 
     let budget = crate::retention::BUDGET;
     let notifications = now - chrono::Duration::days(i64::from(notifications_days));
     let alerts = now - chrono::Duration::days(i64::from(alerts_days));
-    for which in ["notifications", "alerts"] {
+    for which in ["notifications", "alerts", "silences"] {
         for _ in 0..50 {
             let r = match which {
                 "notifications" => store.prune_outbox(notifications, budget).await,
-                _ => store.prune_alert_instances(alerts, budget).await,
+                "alerts" => store.prune_alert_instances(alerts, budget).await,
+                _ => store.prune_silences(alerts, budget).await,
             };
             match r {
                 Ok(n) => {

@@ -1369,6 +1369,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes resolved instances that ended before `before` (at most
     /// `budget`). Returns how many.
     async fn prune_alert_instances(&self, before: DateTime<Utc>, budget: usize) -> Result<u64>;
+    /// Deletes silences and maintenance windows that ended before
+    /// `before` (at most `budget`). Returns how many.
+    async fn prune_silences(&self, before: DateTime<Utc>, budget: usize) -> Result<u64>;
 
     /// Creates a silence or maintenance window.
     async fn create_silence(&self, new: NewSilence, now: DateTime<Utc>) -> Result<SilenceRow>;

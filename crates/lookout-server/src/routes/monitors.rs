@@ -86,7 +86,7 @@ pub async fn save_monitor(
     let MonitorInput {
         name,
         slug,
-        spec,
+        mut spec,
         source,
     } = input;
     let name = name.trim();
@@ -106,8 +106,10 @@ pub async fn save_monitor(
             "this monitor is declared in lookout.toml; change it there".into(),
         )));
     }
-    if !access.is_admin()
-        && !mon.settings().allow_private_targets
+    // Checked now, to answer the person saving, and at every connection
+    // (`public_only`), against rebinding and redirects.
+    spec.public_only = !access.is_admin() && !mon.settings().allow_private_targets;
+    if spec.public_only
         && let Some((host, port)) = spec.target_host()
         && let Some((ip, why)) = lookout_monitor::ssrf::first_private(&host, port).await
     {

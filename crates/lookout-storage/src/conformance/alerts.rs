@@ -405,6 +405,34 @@ async fn silences_validate_expire_and_list(store: &dyn Store) {
             .any(|x| x.id == s.id)
     );
     assert!(store.expire_silence(i64::MAX, now).await.unwrap().is_none());
+    // Retention deletes silences that ended before the cutoff, and only those.
+    let later = store
+        .create_silence(
+            NewSilence {
+                ends_at: now + Duration::days(2),
+                ..new.clone()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .prune_silences(now + Duration::minutes(4), 100)
+            .await
+            .unwrap(),
+        0,
+        "the silence ended at +5 min is not yet past a +4 min cutoff"
+    );
+    assert_eq!(
+        store
+            .prune_silences(now + Duration::days(1), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.get_silence(s.id).await.unwrap().is_none());
+    assert!(store.get_silence(later.id).await.unwrap().is_some());
 }
 
 async fn channels_are_unique_by_name(store: &dyn Store) {

@@ -367,6 +367,15 @@ pub(crate) fn prune_alert_instances(
 
 // --- silences ------------------------------------------------------------
 
+pub(crate) fn prune_silences(c: &Connection, before: DateTime<Utc>, budget: usize) -> Result<u64> {
+    let n = c.execute(
+        "DELETE FROM alert_silences WHERE id IN (SELECT id FROM alert_silences
+           WHERE ends_at < ?1 ORDER BY ends_at LIMIT ?2)",
+        params![ms(before), limit(budget.max(1))],
+    )?;
+    Ok(n as u64)
+}
+
 const SILENCE_COLS: &str =
     "id, kind, matchers, project_id, starts_at, ends_at, created_by, comment, created_at";
 

@@ -1577,6 +1577,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn prune_silences(&self, before: DateTime<Utc>, budget: usize) -> Result<u64> {
+        self.write(move |c| alerts::prune_silences(c, before, budget))
+            .await
+    }
+
     async fn create_silence(
         &self,
         new: crate::NewSilence,
