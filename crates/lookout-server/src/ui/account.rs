@@ -7,7 +7,6 @@ use super::{layout, relative_time};
 use crate::auth::new_token_secret;
 use crate::state::AppState;
 use crate::ui::posted::Posted;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -297,13 +296,9 @@ pub async fn revoke_token(
 /// the bot.
 pub async fn telegram_link_code(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, .. }: Posted<CsrfForm>,
 ) -> Response {
     use crate::alerting::telegram::{CODE_TTL, new_link_code};
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
     let (code, hash) = new_link_code();
     let now = chrono::Utc::now();
     if let Err(e) = state

@@ -11,7 +11,7 @@ use super::session::{CSRF_COOKIE, Viewer, cookie, random_secret};
 use super::{layout, relative_time};
 use crate::auth::token_hash;
 use crate::state::AppState;
-use crate::ui::posted::Posted;
+use crate::ui::posted::{Pairs, Posted};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -177,23 +177,19 @@ fn relative_time_future(t: chrono::DateTime<chrono::Utc>) -> Markup {
 /// `POST /admin/invitations`: the fields, plus `project_<id>` = role.
 pub async fn invite(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<HashMap<String, String>>,
+    Posted { viewer, form: f }: Posted<Pairs>,
 ) -> Response {
-    if !csrf_ok(&viewer, f.get("csrf_token").map_or("", String::as_str)) {
-        return forbidden_csrf();
-    }
     if let Some(r) = refuse_unless_admin(&viewer) {
         return r;
     }
     let bad = |m: String| error_page(&viewer, crate::ApiError::BadRequest(m));
-    let email = f.get("email").map_or("", |e| e.trim()).to_string();
+    let email = f.get("email").trim().to_string();
     if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
         return bad("Enter the e-mail address of the person to invite.".into());
     }
-    let is_admin = f.get("is_admin").is_some_and(|v| v == "true");
+    let is_admin = f.get("is_admin") == "true";
     let mut projects = Vec::new();
-    for (k, v) in &f {
+    for (k, v) in &f.0 {
         let Some(pid) = k.strip_prefix("project_") else {
             continue;
         };
@@ -210,6 +206,7 @@ pub async fn invite(
         }
     }
     projects.sort();
+    projects.dedup_by_key(|p| p.0);
     let secret = random_secret();
     let inv = state
         .store()

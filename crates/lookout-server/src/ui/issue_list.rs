@@ -7,7 +7,7 @@ use super::common::*;
 use super::session::{Viewer, urlencode};
 use crate::routes::pages_api::bulk_set_status;
 use crate::state::AppState;
-use axum::Form;
+use crate::ui::posted::{Pairs, Posted};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -181,9 +181,11 @@ fn bad_request(viewer: &Viewer, what: &str) -> Response {
 /// list's filters to return to.
 pub async fn bulk(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path(project_id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    Posted {
+        viewer,
+        form: Pairs(fields),
+    }: Posted<Pairs>,
 ) -> Response {
     let get = |name: &str| {
         fields
@@ -192,9 +194,6 @@ pub async fn bulk(
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     };
-    if !csrf_ok(&viewer, get("csrf_token")) {
-        return forbidden_csrf();
-    }
     let Some(status) = IssueStatus::parse(get("set_status")) else {
         return bad_request(&viewer, "Choose resolve or ignore.");
     };

@@ -14,7 +14,6 @@ use crate::access::Role;
 use crate::routes::monitors::{MonitorInput, SaveError, read_monitor, save_monitor, write_monitor};
 use crate::state::AppState;
 use crate::ui::posted::Posted;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -809,10 +808,7 @@ pub async fn delete(
 /// `POST /monitors/validate`: the form's problems as JSON, for validation
 /// as you type (`assets/app.js`). Checks the definition only: the
 /// private-address rule and slugs are checked when saving.
-pub async fn validate(viewer: Viewer, Form(f): Form<MonitorForm>) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
+pub async fn validate(Posted { form: f, .. }: Posted<MonitorForm>) -> Response {
     let mut errs = match f.spec() {
         Ok(spec) => spec.compile().err().map(|e| e.0).unwrap_or_default(),
         Err(errs) => errs,

@@ -1,5 +1,6 @@
 //! [`Posted`]: a form posted by a logged-in user, its CSRF token already
-//! checked. A handler that takes one cannot forget the check: a missing or
+//! checked, and [`Pairs`], a form as its raw pairs. A handler that takes a
+//! `Posted` cannot forget the check: a missing or
 //! stale token answers the "form expired" page (403) before the handler
 //! runs, and no login redirects to the login page.
 
@@ -56,5 +57,44 @@ where
             return Err(forbidden_csrf());
         }
         Ok(Posted { viewer, form })
+    }
+}
+
+/// A submitted form as its raw pairs (repeated names allowed).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Pairs(pub Vec<(String, String)>);
+
+impl CsrfToken for Pairs {
+    fn csrf_token(&self) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == "csrf_token")
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+impl Pairs {
+    /// The first value of `name`, or "".
+    pub fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Whether a checkbox was ticked.
+    pub fn on(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
     }
 }

@@ -11,7 +11,6 @@ use super::{ProjectTab, layout, project_nav, relative_time};
 use crate::access::Role;
 use crate::state::AppState;
 use crate::ui::posted::Posted;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -361,35 +360,23 @@ pub async fn create_key(
 /// `POST /projects/{id}/keys/{key}/revoke` (members).
 pub async fn revoke_key(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path((id, key)): Path<(i64, i64)>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, .. }: Posted<CsrfForm>,
 ) -> Response {
-    key_change(state, viewer, id, key, f, false).await
+    key_change(state, viewer, id, key, false).await
 }
 
 /// `POST /projects/{id}/keys/{key}/rotate` (members): a new key with the
 /// same label, and the old one revoked.
 pub async fn rotate_key(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path((id, key)): Path<(i64, i64)>,
-    Form(f): Form<CsrfForm>,
+    Posted { viewer, .. }: Posted<CsrfForm>,
 ) -> Response {
-    key_change(state, viewer, id, key, f, true).await
+    key_change(state, viewer, id, key, true).await
 }
 
-async fn key_change(
-    state: AppState,
-    viewer: Viewer,
-    id: i64,
-    key: i64,
-    f: CsrfForm,
-    rotate: bool,
-) -> Response {
-    if !csrf_ok(&viewer, &f.csrf_token) {
-        return forbidden_csrf();
-    }
+async fn key_change(state: AppState, viewer: Viewer, id: i64, key: i64, rotate: bool) -> Response {
     if let Err(e) = viewer.access().write_project(&state, id).await {
         return error_page(&viewer, e);
     }

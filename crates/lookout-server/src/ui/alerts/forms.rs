@@ -1,24 +1,11 @@
 //! Form pieces the alerting pages share: a field with its error next to
 //! it, the raw pairs of a form (repeated checkboxes), and list parsing.
 
+pub use crate::ui::posted::Pairs;
 use maud::{Markup, html};
 
 /// Problems with a submitted form: (field name, message).
 pub type FieldErrors = Vec<(String, String)>;
-
-/// A submitted form as its raw pairs (repeated names allowed).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Pairs(pub Vec<(String, String)>);
-
-impl crate::ui::posted::CsrfToken for Pairs {
-    fn csrf_token(&self) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == "csrf_token")
-            .map_or("", |(_, v)| v.as_str())
-    }
-}
 
 /// The kinds (of a `(kind, label, fields)` table) that show `field`, as
 /// the space-separated list the form's script reads.
@@ -29,31 +16,6 @@ pub fn kinds_with(kinds: &[(&str, &str, &[&str])], field: &str) -> String {
         .map(|(k, _, _)| *k)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-impl Pairs {
-    /// The first value of `name`, or "".
-    pub fn get(&self, name: &str) -> String {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-
-    /// Every value of `name`.
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// Whether a checkbox was ticked.
-    pub fn on(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
 }
 
 /// The messages about one field.
