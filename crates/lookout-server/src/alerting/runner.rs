@@ -56,6 +56,9 @@ pub struct AlertSink {
     wanted: Arc<AtomicBool>,
     /// Issue signals that did not fit the queue, as counts.
     overflow: Arc<Overflow>,
+    /// Rings the runner for a signal that may fire at once (a new issue,
+    /// a regression), so it does not wait for the next tick.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// Issue signals that did not fit the queue, kept as counts per issue and
@@ -121,8 +124,14 @@ impl AlertSink {
     /// Offers a signal; when the queue is full it is dropped and counted in
     /// `lookout_alert_signals_dropped_total`. Returns whether it was queued.
     pub fn offer(&self, s: Signal) -> bool {
+        let urgent = matches!(&s, Signal::Issue(i) if i.new_issue || i.regression);
         match self.tx.try_send(s) {
-            Ok(()) => true,
+            Ok(()) => {
+                if urgent {
+                    self.wake.notify_one();
+                }
+                true
+            }
             Err(e) => {
                 self.dropped.inc();
                 let s = e.into_inner();
@@ -243,6 +252,7 @@ pub struct AlertRunner {
     missed_since_ms: Arc<AtomicI64>,
     wanted: Arc<AtomicBool>,
     overflow: Arc<Overflow>,
+    wake: Arc<tokio::sync::Notify>,
     commands: Option<mpsc::Receiver<Command>>,
     monitor_cursor: i64,
     /// Monitor kinds by id (a heartbeat's lapse is a missed heartbeat).
@@ -286,6 +296,10 @@ impl RunnerMetrics {
     }
 }
 
+/// The soonest a round follows the previous one when a new issue or a
+/// regression rings for it (otherwise rounds come every tick).
+pub const EARLIEST_ROUND: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How often releases and deploys are re-read for "new issue after a
 /// release" rules.
 const RELEASES_EVERY: chrono::Duration = chrono::Duration::seconds(30);
@@ -306,6 +320,7 @@ impl AlertRunner {
         let missed_since_ms = Arc::new(AtomicI64::new(0));
         let wanted = Arc::new(AtomicBool::new(false));
         let overflow = Arc::new(Overflow::default());
+        let wake = Arc::new(tokio::sync::Notify::new());
         let sink = AlertSink {
             tx,
             dropped: lookout_metrics::global().counter(
@@ -315,6 +330,7 @@ impl AlertRunner {
             missed_since_ms: missed_since_ms.clone(),
             wanted: wanted.clone(),
             overflow: overflow.clone(),
+            wake: wake.clone(),
         };
         let mut engine = Engine::new(routes);
         engine.set_inhibit_rules(inhibit);
@@ -333,6 +349,7 @@ impl AlertRunner {
             missed_since_ms,
             wanted,
             overflow,
+            wake,
             commands: None,
             monitor_cursor: 0,
             monitor_kinds: HashMap::new(),
@@ -845,22 +862,32 @@ impl AlertRunner {
     }
 
     /// Ticks every `period` until `shutdown` turns true, carrying out
-    /// commands as they come.
+    /// commands as they come. A new issue or a regression starts a round
+    /// early, [`EARLIEST_ROUND`] after the last one began at the soonest,
+    /// so a burst of them is one round, not one each.
     pub async fn run(mut self, period: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
         let mut commands = self.commands.take();
+        let wake = self.wake.clone();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            let began = tokio::time::Instant::now();
             if let Err(e) = self.step().await {
                 tracing::warn!(error = %e, "alert evaluation failed");
             }
-            let sleep = tokio::time::sleep(period);
+            let sleep = tokio::time::sleep_until(began + period);
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
                     _ = &mut sleep => break,
                     _ = shutdown.changed() => break,
+                    _ = wake.notified() => {
+                        let earliest = began + EARLIEST_ROUND.min(period);
+                        if sleep.deadline() > earliest {
+                            sleep.as_mut().reset(earliest);
+                        }
+                    }
                     c = recv(&mut commands) => match c {
                         Some(c) => self.handle(c).await,
                         None => commands = None,

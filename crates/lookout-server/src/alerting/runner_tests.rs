@@ -243,6 +243,62 @@ async fn ingest_signals_fire_rules_and_a_full_queue_drops_without_waiting() {
     assert!(metrics.contains("lookout_alert_signals_dropped_total"));
 }
 
+/// A new issue does not wait for the next tick: with rounds an hour apart,
+/// its alert is stored within seconds of the signal.
+#[tokio::test]
+async fn a_new_issue_starts_a_round_without_waiting_for_the_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    rule(
+        &store,
+        serde_json::json!({"name": "New issue", "severity": "high",
+                           "condition": {"kind": "new_issue"}}),
+    )
+    .await;
+    let (r, sink, _worker) = runner(&store, &clock, &emu).await;
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(r.run(std::time::Duration::from_secs(3600), shutdown));
+    let stored = || async {
+        store
+            .list_alert_instances(AlertInstanceQuery {
+                states: vec!["firing".into(), "pending".into()],
+                include_install: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let signal = |new_issue: bool| {
+        Signal::Issue(IssueSignal {
+            project_id: 1,
+            project: "shop".into(),
+            issue_id: 7,
+            at: t(0),
+            new_issue,
+            level: "error".into(),
+            title: "KeyError".into(),
+            ..Default::default()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the first round
+    assert!(sink.offer(signal(true)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while stored().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert within 5 s of a new issue, with rounds an hour apart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
 #[tokio::test]
 async fn new_issues_soon_after_a_release_fire_and_later_ones_do_not() {
     let dir = tempfile::tempdir().unwrap();
