@@ -57,7 +57,7 @@ fn rule(i: usize) -> Rule {
         Severity::High,
     );
     if i % 3 == 2 {
-        r.scope.projects = (1..=5).collect();
+        r.scope.projects = (1..=5).map(Into::into).collect();
     }
     r
 }

@@ -757,7 +757,7 @@ fn removing_a_rule_resolves_its_alerts() {
 #[test]
 fn scope_and_disabled_rules_are_respected() {
     let mut r = new_issue_rule(Severity::High);
-    r.scope.projects = vec![2];
+    r.scope.projects = vec![2.into()];
     let mut off = new_issue_rule(Severity::High);
     off.id = 2;
     off.enabled = false;

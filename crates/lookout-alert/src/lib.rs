@@ -47,7 +47,7 @@ pub use duration::{format_duration, parse_duration};
 pub use engine::{Alert, AlertChange, AlertKey, AlertState, Engine, TickOutput};
 pub use model::{Labels, MatchOp, Matcher, MatcherError, Severity, matches_all};
 pub use route::{Escalation, Route, RouteSettings, RoutedTo};
-pub use rule::{Condition, ConditionClass, FrequencyPer, Rule, Scope, Subject};
+pub use rule::{Condition, ConditionClass, FrequencyPer, ProjectRef, Rule, Scope, Subject};
 pub use signal::{
     ChannelHealth, IssueSignal, MonitorCause, MonitorState, MonitorStateChanged, ReleaseSignal,
     Signal, SystemSignal,

@@ -470,12 +470,39 @@ impl Condition {
     }
 }
 
+/// A project in a rule's scope: its id, or its slug (`"shop"`), as
+/// `lookout.toml` and the API may name it. Slugs are resolved to ids
+/// ([`Scope::resolve_slugs`]); one that names no project admits nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProjectRef {
+    /// A project id.
+    Id(i64),
+    /// A project slug.
+    Slug(String),
+}
+
+impl From<i64> for ProjectRef {
+    fn from(id: i64) -> Self {
+        ProjectRef::Id(id)
+    }
+}
+
+impl std::fmt::Display for ProjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProjectRef::Id(id) => write!(f, "{id}"),
+            ProjectRef::Slug(s) => write!(f, "{s}"),
+        }
+    }
+}
+
 /// Which events a rule looks at. Empty lists admit everything.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Scope {
-    /// Project ids.
-    pub projects: Vec<i64>,
+    /// Projects, by id or slug.
+    pub projects: Vec<ProjectRef>,
     /// Environments (`production`…).
     pub environments: Vec<String>,
     /// Levels (`error`, `fatal`…).
@@ -485,9 +512,46 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Whether a project is in scope.
+    /// Whether a project is in scope. A slug not resolved to an id admits
+    /// nothing: a scope never widens because a project is missing.
     pub fn admits_project(&self, project_id: i64) -> bool {
-        self.projects.is_empty() || self.projects.contains(&project_id)
+        self.projects.is_empty() || self.projects.contains(&ProjectRef::Id(project_id))
+    }
+
+    /// The project ids named (slugs not yet resolved are left out).
+    pub fn project_ids(&self) -> Vec<i64> {
+        self.projects
+            .iter()
+            .filter_map(|p| match p {
+                ProjectRef::Id(id) => Some(*id),
+                ProjectRef::Slug(_) => None,
+            })
+            .collect()
+    }
+
+    /// Replaces each slug that `lookup` knows by its project's id, and
+    /// removes repeats. Returns the slugs it could not resolve (they stay,
+    /// and admit nothing).
+    pub fn resolve_slugs(&mut self, lookup: impl Fn(&str) -> Option<i64>) -> Vec<String> {
+        let mut unknown = Vec::new();
+        let mut out: Vec<ProjectRef> = Vec::with_capacity(self.projects.len());
+        for p in self.projects.drain(..) {
+            let p = match p {
+                ProjectRef::Slug(s) => match lookup(s.trim()) {
+                    Some(id) => ProjectRef::Id(id),
+                    None => {
+                        unknown.push(s.clone());
+                        ProjectRef::Slug(s)
+                    }
+                },
+                id => id,
+            };
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        self.projects = out;
+        unknown
     }
 
     /// Whether an error event is in scope.
@@ -749,6 +813,35 @@ mod tests {
         assert!(r.validate().is_err());
         r.name = " ".into();
         assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn scopes_name_projects_by_id_or_slug_and_unknown_slugs_admit_nothing() {
+        let mut scope: Scope = toml::from_str(r#"projects = [1, "shop", "gone", "shop"]"#).unwrap();
+        assert_eq!(
+            scope.projects,
+            vec![
+                ProjectRef::Id(1),
+                ProjectRef::Slug("shop".into()),
+                ProjectRef::Slug("gone".into()),
+                ProjectRef::Slug("shop".into())
+            ]
+        );
+        assert!(scope.admits_project(1) && !scope.admits_project(7));
+        let unknown = scope.resolve_slugs(|s| (s == "shop").then_some(7));
+        assert_eq!(unknown, vec!["gone".to_string()]);
+        assert_eq!(scope.project_ids(), vec![1, 7]);
+        assert!(scope.admits_project(7) && !scope.admits_project(8));
+        // Only an unknown slug: nothing is admitted, not everything.
+        let mut only: Scope = toml::from_str(r#"projects = ["gone"]"#).unwrap();
+        assert_eq!(only.resolve_slugs(|_| None), vec!["gone".to_string()]);
+        assert!(!only.admits_project(1) && only.project_ids().is_empty());
+        // JSON (the API) reads the same way.
+        let j: Scope = serde_json::from_value(serde_json::json!({"projects": [3, "api"]})).unwrap();
+        assert_eq!(
+            j.projects,
+            vec![ProjectRef::Id(3), ProjectRef::Slug("api".into())]
+        );
     }
 
     #[test]

@@ -111,16 +111,32 @@ pub async fn sync_config(
     cfg: &AlertsConfig,
     now: chrono::DateTime<chrono::Utc>,
 ) -> lookout_storage::Result<()> {
+    // Rules name projects by id or slug; the row keeps the ids (for access
+    // checks) and the spec keeps what the file says, so a slug whose
+    // project is made later applies to it then (the runner resolves it).
+    let by_slug: std::collections::HashMap<String, i64> = store
+        .list_projects()
+        .await?
+        .into_iter()
+        .map(|p| (p.slug, p.id))
+        .collect();
     let rules = cfg
         .rules
         .iter()
-        .map(|r| NewAlertRule {
-            name: r.name.trim().to_string(),
-            enabled: r.enabled,
-            source: AlertSource::Config,
-            projects: r.scope.projects.clone(),
-            spec: serde_json::to_value(r).unwrap_or_default(),
-            created_by: None,
+        .map(|r| {
+            let mut scope = r.scope.clone();
+            let unknown = scope.resolve_slugs(|s| by_slug.get(s).copied());
+            if !unknown.is_empty() {
+                tracing::warn!(rule = %r.name, ?unknown, "an alert rule in lookout.toml names projects that do not exist (yet); it applies to them once they do");
+            }
+            NewAlertRule {
+                name: r.name.trim().to_string(),
+                enabled: r.enabled,
+                source: AlertSource::Config,
+                projects: scope.project_ids(),
+                spec: serde_json::to_value(r).unwrap_or_default(),
+                created_by: None,
+            }
         })
         .collect();
     store.sync_config_alert_rules(rules, now).await?;

@@ -260,6 +260,8 @@ pub struct AlertRunner {
     certificates_read_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether the engine was told that the store is fenced (damaged).
     damage_seen: bool,
+    /// Whether a rule names a project slug that no project has (yet).
+    slugs_pending: bool,
     metrics: RunnerMetrics,
 }
 
@@ -355,6 +357,7 @@ impl AlertRunner {
             monitor_kinds: HashMap::new(),
             certificates_read_at: None,
             damage_seen: false,
+            slugs_pending: false,
             metrics: RunnerMetrics::new(),
         };
         runner.reload().await?;
@@ -432,6 +435,23 @@ impl AlertRunner {
                 Err(e) => tracing::warn!(rule = row.id, error = %e, "alert rule skipped"),
             }
         }
+        // Rules from lookout.toml may name projects by slug: resolved here,
+        // against the projects as they are now, and again when one appears.
+        let by_slug: HashMap<&str, i64> = self
+            .projects
+            .iter()
+            .map(|(id, s)| (s.as_str(), *id))
+            .collect();
+        self.slugs_pending = false;
+        for r in &mut rules {
+            if !r
+                .scope
+                .resolve_slugs(|s| by_slug.get(s).copied())
+                .is_empty()
+            {
+                self.slugs_pending = true;
+            }
+        }
         rules.push(Rule::new(
             CHANNEL_FAILING_RULE,
             "Notification channel failing",
@@ -452,6 +472,17 @@ impl AlertRunner {
             .collect();
         self.engine.set_silences(silences);
         Ok(())
+    }
+
+    /// A signal named a project this runner did not know: re-reads the
+    /// projects, and the rules too when one names a slug not resolved yet
+    /// (it may be this project's).
+    async fn project_appeared(&mut self) -> lookout_storage::Result<()> {
+        if self.slugs_pending {
+            self.reload().await
+        } else {
+            self.reload_projects().await
+        }
     }
 
     async fn reload_projects(&mut self) -> lookout_storage::Result<()> {
@@ -527,7 +558,7 @@ impl AlertRunner {
             cursor = cursor.max(e.id);
             if !self.projects.contains_key(&e.project_id) {
                 // A project made since the last read: messages name it.
-                self.reload_projects().await?;
+                self.project_appeared().await?;
             }
             if !self.monitor_kinds.contains_key(&e.monitor_id) {
                 self.monitor_kinds = self
@@ -583,7 +614,7 @@ impl AlertRunner {
         let (replay, truncated) = self.overflow.drain();
         for mut i in replay {
             if !self.projects.contains_key(&i.project_id) {
-                self.reload_projects().await?;
+                self.project_appeared().await?;
             }
             if let Some(slug) = self.projects.get(&i.project_id) {
                 i.project = slug.clone();
@@ -672,7 +703,7 @@ impl AlertRunner {
         while let Ok(mut s) = self.signals.try_recv() {
             if let Signal::Issue(i) = &mut s {
                 if !self.projects.contains_key(&i.project_id) {
-                    self.reload_projects().await?;
+                    self.project_appeared().await?;
                 }
                 if let Some(slug) = self.projects.get(&i.project_id) {
                     i.project = slug.clone();

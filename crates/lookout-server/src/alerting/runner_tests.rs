@@ -299,6 +299,61 @@ async fn a_new_issue_starts_a_round_without_waiting_for_the_tick() {
     task.await.unwrap();
 }
 
+/// A rule (as `lookout.toml` writes it) may name a project by slug before
+/// the project exists: it then admits nothing, and once the project is
+/// made and its first event arrives, the rule applies to it.
+#[tokio::test]
+async fn a_rule_naming_a_slug_applies_once_the_project_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    let clock = Arc::new(ManualClock::new(t(0)));
+    let emu = Emulator::start().await;
+    let (other, _) = store
+        .create_project(lookout_storage::NewProject {
+            name: "blog".into(),
+        })
+        .await
+        .unwrap();
+    rule(
+        &store,
+        serde_json::json!({"name": "New in later", "severity": "high",
+                           "condition": {"kind": "new_issue"},
+                           "scope": {"projects": ["later"]}}),
+    )
+    .await;
+    let (mut r, sink, _worker) = runner(&store, &clock, &emu).await;
+    let new_issue = |project_id: i64, issue_id: i64| {
+        Signal::Issue(IssueSignal {
+            project_id,
+            issue_id,
+            at: t(0),
+            new_issue: true,
+            level: "error".into(),
+            title: "KeyError".into(),
+            ..Default::default()
+        })
+    };
+    assert!(sink.offer(new_issue(other.id, 1)));
+    r.step().await.unwrap();
+    assert!(
+        r.engine.alerts().next().is_none(),
+        "an unresolved slug admitted blog"
+    );
+    let (later, _) = store
+        .create_project(lookout_storage::NewProject {
+            name: "later".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(later.slug, "later");
+    assert!(sink.offer(new_issue(later.id, 2)));
+    r.step().await.unwrap();
+    let alerts: Vec<_> = r.engine.alerts().collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].subject.project_id(), Some(later.id));
+}
+
 #[tokio::test]
 async fn new_issues_soon_after_a_release_fire_and_later_ones_do_not() {
     let dir = tempfile::tempdir().unwrap();

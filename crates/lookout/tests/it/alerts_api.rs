@@ -237,13 +237,51 @@ fn rules_are_validated_and_rules_from_lookout_toml_are_read_only() {
                "scope": {"projects": [9999]}}),
         "scope.projects",
     );
+    bad(
+        json!({"name": "x", "severity": "high", "condition": {"kind": "new_issue"},
+               "scope": {"projects": ["no-such-project"]}}),
+        "no-such-project",
+    );
+    // Projects by slug: stored as ids. A slug the caller cannot read is
+    // as unknown as one nobody has.
+    let (code, by_slug) = call(
+        &s,
+        "POST",
+        "/api/v1/alert-rules",
+        &f.admin,
+        Some(
+            json!({"name": "By slug", "severity": "low", "condition": {"kind": "new_issue"},
+                    "scope": {"projects": ["shop", f.shop.id]}}),
+        ),
+    );
+    assert_eq!(code, 201, "{by_slug}");
+    assert_eq!(
+        by_slug["scope"]["projects"],
+        json!([f.shop.id]),
+        "{by_slug}"
+    );
+    let (code, v) = call(
+        &s,
+        "POST",
+        "/api/v1/alert-rules",
+        &f.blog_member,
+        Some(
+            json!({"name": "Not mine", "severity": "low", "condition": {"kind": "new_issue"},
+                    "scope": {"projects": ["shop"]}}),
+        ),
+    );
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        detail(&v).contains("no project with the slug `shop`"),
+        "{v}"
+    );
     let (code, v) = call(&s, "POST", "/api/v1/alert-rules", &f.admin, None);
     assert_eq!(code, 400, "{v}");
     assert!(
         metric(
             &s,
             "lookout_http_requests_total{method=\"POST\",route=\"/api/v1/alert-rules\",status=\"400\"}"
-        ) >= 8.0
+        ) >= 10.0
     );
 
     // Create, read, change, delete.

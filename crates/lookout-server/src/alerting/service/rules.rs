@@ -215,6 +215,41 @@ pub async fn get_rule(state: &AppState, access: &Access, id: i64) -> Result<Rule
     Ok(rule_view(state, access, row).await)
 }
 
+/// Replaces the project slugs of a rule's scope by ids (rules made through
+/// the API and UI are stored with ids, so renaming a project keeps them).
+/// A slug the caller cannot read is as unknown as one nobody has: 400.
+pub(super) async fn resolve_projects(
+    state: &AppState,
+    access: &Access,
+    rule: &mut Rule,
+) -> Result<(), ApiError> {
+    if !rule
+        .scope
+        .projects
+        .iter()
+        .any(|p| matches!(p, lookout_alert::ProjectRef::Slug(_)))
+    {
+        return Ok(());
+    }
+    let by_slug: std::collections::HashMap<String, i64> = access
+        .projects(state)
+        .await?
+        .into_iter()
+        .map(|(p, _)| (p.slug, p.id))
+        .collect();
+    match rule
+        .scope
+        .resolve_slugs(|s| by_slug.get(s).copied())
+        .first()
+    {
+        Some(slug) => Err(bad(
+            "scope.projects",
+            format!("there is no project with the slug `{slug}`"),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(super) async fn check_projects_exist(
     state: &AppState,
     projects: &[i64],
@@ -234,7 +269,7 @@ pub(super) fn new_rule(rule: &Rule, access: &Access) -> Result<NewAlertRule, Api
         name: rule.name.trim().to_string(),
         enabled: rule.enabled,
         source: AlertSource::Api,
-        projects: rule.scope.projects.clone(),
+        projects: rule.scope.project_ids(),
         spec: serde_json::to_value(&stored).map_err(|e| ApiError::Internal(e.to_string()))?,
         created_by: access.user_id(),
     })
@@ -246,9 +281,10 @@ pub async fn create_rule(
     access: &Access,
     spec: Value,
 ) -> Result<RuleView, ApiError> {
-    let rule = parse_rule(spec)?;
-    rule_writable(state, access, &rule.scope.projects).await?;
-    check_projects_exist(state, &rule.scope.projects).await?;
+    let mut rule = parse_rule(spec)?;
+    resolve_projects(state, access, &mut rule).await?;
+    rule_writable(state, access, &rule.scope.project_ids()).await?;
+    check_projects_exist(state, &rule.scope.project_ids()).await?;
     let row = state
         .store()
         .create_alert_rule(new_rule(&rule, access)?, Utc::now())
@@ -272,9 +308,10 @@ pub async fn update_rule(
         )));
     }
     rule_writable(state, access, &old.projects).await?;
-    let rule = parse_rule(spec)?;
-    rule_writable(state, access, &rule.scope.projects).await?;
-    check_projects_exist(state, &rule.scope.projects).await?;
+    let mut rule = parse_rule(spec)?;
+    resolve_projects(state, access, &mut rule).await?;
+    rule_writable(state, access, &rule.scope.project_ids()).await?;
+    check_projects_exist(state, &rule.scope.project_ids()).await?;
     let mut new = new_rule(&rule, access)?;
     new.created_by = old.created_by;
     let row = state.store().update_alert_rule(id, new, Utc::now()).await?;

@@ -20,7 +20,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use lookout_alert::{
-    Condition, FrequencyPer, Matcher, Rule, Scope, Severity, format_duration, parse_duration,
+    Condition, FrequencyPer, Matcher, ProjectRef, Rule, Scope, Severity, format_duration,
+    parse_duration,
 };
 use lookout_storage::AlertSource;
 use maud::{Markup, html};
@@ -191,7 +192,7 @@ impl RuleForm {
             Condition::TlsExpiring { days } => f.days = days.to_string(),
             _ => {}
         }
-        f.projects = r.scope.projects.clone();
+        f.projects = r.scope.project_ids();
         f.environments = r.scope.environments.join(", ");
         f.levels = r.scope.levels.clone();
         f.tags = r
@@ -322,7 +323,7 @@ impl RuleForm {
             enabled: self.enabled,
             condition,
             scope: Scope {
-                projects,
+                projects: projects.into_iter().map(ProjectRef::Id).collect(),
                 environments: items(&self.environments),
                 levels: self.levels.clone(),
                 tags,
@@ -449,7 +450,10 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer, Query(done): Qu
                                 @else {
                                     @for (i, p) in r.scope.projects.iter().enumerate() {
                                         @if i > 0 { ", " }
-                                        (reach.project_name(*p).map(String::from).unwrap_or_else(|| format!("project {p}")))
+                                        @match p {
+                                            ProjectRef::Id(id) => (reach.project_name(*id).map(String::from).unwrap_or_else(|| format!("project {id}"))),
+                                            ProjectRef::Slug(slug) => (slug),
+                                        }
                                     }
                                 }
                             }
