@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -203,3 +204,28 @@ def test_scheduled_backups_are_copied_and_pruned(make_server, moto, s3, tmp_path
     (name,) = eventually(one_copy_left, timeout=10)
     assert f"{prefix}{name}.db.zst" in keys(s3, bucket, prefix)
     assert server.metric("lookout_backups_total", result="failure") == 0
+
+
+def test_a_large_backup_goes_up_in_parts_and_comes_back_whole(make_server, moto, s3, tmp_path):
+    """A 20 MiB data file is three 8 MiB-or-less parts of one multipart
+    upload; what comes back is byte for byte what went up."""
+    bucket, prefix = "large", "lookout/"
+    s3.create_bucket(Bucket=bucket)
+    config = write_config(tmp_path, moto, bucket, "lookout")
+    server = make_server(extra_env={"LOOKOUT_CONFIG": str(config)})
+    real = json.loads(ok(run_cli(server, "backup", "create", "--name", "template", "--json")))
+    src = tmp_path / "src"
+    src.mkdir()
+    blob = os.urandom(20 << 20)
+    (src / "big.db.zst").write_bytes(blob)
+    entry = {"name": "big.db.zst", "size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+    manifest = {**real, "name": "big", "files": [entry]}
+    (src / "big.manifest.json").write_text(json.dumps(manifest))
+    assert "uploaded backup big" in ok(run_cli(server, "backup", "s3", "push", "big", "--from", str(src)))
+    head = s3.head_object(Bucket=bucket, Key=f"{prefix}big.db.zst", PartNumber=1)
+    assert head["PartsCount"] == 3, head
+    assert s3.head_object(Bucket=bucket, Key=f"{prefix}big.db.zst")["ContentLength"] == len(blob)
+    back = tmp_path / "back"
+    ok(run_cli(server, "backup", "s3", "fetch", "big", "--to", str(back)))
+    assert (back / "big.db.zst").read_bytes() == blob
+    assert json.loads((back / "big.manifest.json").read_text())["files"] == [entry]

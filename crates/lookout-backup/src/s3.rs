@@ -8,7 +8,7 @@
 //! every data file is complete and its size checked, so a listing never
 //! shows a backup whose data is missing. Data files go up as multipart
 //! uploads of [`PART_BYTES`] parts, at most [`PARTS_IN_FLIGHT`] at a time
-//! (memory stays near 16 MiB however large the backup), and are hashed on
+//! (at most 24 MiB held, two parts in flight and one filling), and are hashed on
 //! the way: a file that does not match its manifest is aborted, not
 //! completed. Fetching checks every byte against the manifest before the
 //! files are renamed into the backup directory.
