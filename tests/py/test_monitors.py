@@ -11,11 +11,13 @@ and drive heartbeat time with the injected clock.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sentry_sdk
@@ -372,8 +374,18 @@ def test_status_page_is_public_cached_and_hides_targets(make_server, target):
     r = admin.post("/admin/status-pages", slug="team", title="Team status", description="", notice="Deploy at 18:00",
                    monitors=f"{m['id']} Shop website")
     assert r.status == 303, r
+    edit_path = urlsplit(r.header("location")).path
+    assert re.fullmatch(r"/admin/status-pages/\d+", edit_path), r.header("location")
     public = http_request(server.base_url, "GET", "/status/team", None, {}).text
     assert "Shop website" in public and "Deploy at 18:00" in public
+    # Editing: a bad form comes back with the reason (400), a good one is saved.
+    r = admin.post(edit_path, slug="Team!", title="Team status", monitors=f"{m['id']} Shop website")
+    assert r.status == 400 and "Edit status page" in r.text and "lowercase" in r.text, r
+    r = admin.post(edit_path, slug="team", title="Team status (new)", description="", notice="",
+                   monitors=f"{m['id']} Shop website")
+    assert r.status == 303 and r.header("location").endswith("?done=saved"), r
+    public = http_request(server.base_url, "GET", "/status/team", None, {}).text
+    assert "Team status (new)" in public and "Deploy at 18:00" not in public
     r = admin.post("/admin/status-pages", slug="Bad Slug", title="x", monitors="")
     assert r.status == 400 and "lowercase" in r.text, r
     r = admin.post("/admin/status-pages", slug="x", title="x", monitors="not-an-id Name")

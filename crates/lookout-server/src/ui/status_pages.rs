@@ -356,32 +356,47 @@ pub async fn admin_create(
     State(state): State<AppState>,
     Posted { viewer, form: f }: Posted<PageForm>,
 ) -> Page {
+    save_page(&state, &viewer, &f, None).await
+}
+
+/// Creates (`id` = `None`) or changes a status page from its form: to the
+/// page's editor when saved, or the form again with the reason (400).
+async fn save_page(state: &AppState, viewer: &Viewer, f: &PageForm, id: Option<i64>) -> Page {
     viewer
         .access()
         .require_admin()
-        .map_err(|e| error_page(&viewer, e))?;
-    let result = match f.parse() {
-        Ok(new) => state
-            .store()
-            .create_status_page(new)
-            .await
-            .map_err(|e| crate::error::ApiError::from(e).to_string()),
+        .map_err(|e| error_page(viewer, e))?;
+    let saved = match f.parse() {
+        Ok(new) => match id {
+            Some(id) => state.store().update_status_page(id, new).await,
+            None => state.store().create_status_page(new).await,
+        }
+        .map_err(|e| crate::error::ApiError::from(e).to_string()),
         Err(m) => Err(m),
     };
-    match result {
+    match saved {
         Ok(p) => {
             state.monitoring().page_cache.lock().clear();
-            Ok(Redirect::to(&format!("/admin/status-pages/{}?done=created", p.id)).into_response())
+            let done = if id.is_some() { "saved" } else { "created" };
+            Ok(Redirect::to(&format!("/admin/status-pages/{}?done={done}", p.id)).into_response())
         }
         Err(m) => {
-            let form = editor(&state, &viewer, "/admin/status-pages", &f, Some(&m)).await?;
+            let (action, title, heading) = match id {
+                Some(id) => (
+                    format!("/admin/status-pages/{id}"),
+                    "Status page",
+                    "Edit status page",
+                ),
+                None => (
+                    "/admin/status-pages".to_string(),
+                    "Status pages",
+                    "New status page",
+                ),
+            };
+            let form = editor(state, viewer, &action, f, Some(&m)).await?;
             Ok(html_page(
                 StatusCode::BAD_REQUEST,
-                layout(
-                    "Status pages",
-                    Some(&viewer),
-                    html! { h1 { "New status page" } (form) },
-                ),
+                layout(title, Some(viewer), html! { h1 { (heading) } (form) }),
             ))
         }
     }
@@ -432,36 +447,7 @@ pub async fn admin_edit(
     Path(id): Path<i64>,
     Posted { viewer, form: f }: Posted<PageForm>,
 ) -> Page {
-    viewer
-        .access()
-        .require_admin()
-        .map_err(|e| error_page(&viewer, e))?;
-    let result = match f.parse() {
-        Ok(new) => state
-            .store()
-            .update_status_page(id, new)
-            .await
-            .map_err(|e| crate::error::ApiError::from(e).to_string()),
-        Err(m) => Err(m),
-    };
-    match result {
-        Ok(_) => {
-            state.monitoring().page_cache.lock().clear();
-            Ok(Redirect::to(&format!("/admin/status-pages/{id}?done=saved")).into_response())
-        }
-        Err(m) => {
-            let action = format!("/admin/status-pages/{id}");
-            let form = editor(&state, &viewer, &action, &f, Some(&m)).await?;
-            Ok(html_page(
-                StatusCode::BAD_REQUEST,
-                layout(
-                    "Status page",
-                    Some(&viewer),
-                    html! { h1 { "Edit status page" } (form) },
-                ),
-            ))
-        }
-    }
+    save_page(&state, &viewer, &f, Some(id)).await
 }
 
 /// `POST /admin/status-pages/{id}/delete`.
