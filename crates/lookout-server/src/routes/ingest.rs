@@ -232,4 +232,28 @@ mod tests {
             assert_eq!(ingest_error(e).into_response().status().as_u16(), code);
         }
     }
+
+    /// Nothing was acknowledged when storage fails, so the SDK is asked to
+    /// come back (503 with Retry-After), never told 500 (which SDKs drop);
+    /// the cause stays in the log, not the answer.
+    #[test]
+    fn storage_failures_ask_the_sdk_to_retry() {
+        use lookout_storage::StorageError;
+        let r = ingest_error(IngestError::Storage(StorageError::Backend(
+            "disk I/O error at /var/lib/lookout/lookout.db".into(),
+        )))
+        .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "10");
+        let r = ingest_error(IngestError::Storage(StorageError::Fenced(
+            "integrity check failed".into(),
+        )))
+        .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "60");
+        let e = ingest_error(IngestError::Storage(StorageError::Backend(
+            "disk I/O error at /var/lib/lookout/lookout.db".into(),
+        )));
+        assert!(!e.to_string().contains("/var/lib"), "{e}");
+    }
 }
