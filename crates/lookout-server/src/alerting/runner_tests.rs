@@ -25,6 +25,36 @@ fn routes() -> Route {
     r
 }
 
+/// A store in a temporary directory (kept while the first value lives), a
+/// clock set to `at`, and the channel emulator.
+async fn bed(
+    at: DateTime<Utc>,
+) -> (
+    tempfile::TempDir,
+    Arc<dyn Store>,
+    Arc<ManualClock>,
+    Emulator,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+    (
+        dir,
+        store,
+        Arc::new(ManualClock::new(at)),
+        Emulator::start().await,
+    )
+}
+
+/// A new project named `name`.
+async fn project(store: &Arc<dyn Store>, name: &str) -> lookout_model::Project {
+    store
+        .create_project(lookout_storage::NewProject { name: name.into() })
+        .await
+        .unwrap()
+        .0
+}
+
 async fn runner(
     store: &Arc<dyn Store>,
     clock: &Arc<ManualClock>,
@@ -95,11 +125,7 @@ async fn rule(store: &Arc<dyn Store>, spec: serde_json::Value) {
 
 #[tokio::test]
 async fn a_failed_backup_is_notified_once_across_a_restart_and_resolves() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
+    let (_dir, store, clock, emu) = bed(t(0)).await;
     rule(
         &store,
         serde_json::json!({"name": "Backup failed", "severity": "critical",
@@ -201,11 +227,7 @@ async fn a_failed_backup_is_notified_once_across_a_restart_and_resolves() {
 
 #[tokio::test]
 async fn ingest_signals_fire_rules_and_a_full_queue_drops_without_waiting() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
+    let (_dir, store, clock, emu) = bed(t(0)).await;
     rule(
         &store,
         serde_json::json!({"name": "New issue", "severity": "high",
@@ -247,11 +269,7 @@ async fn ingest_signals_fire_rules_and_a_full_queue_drops_without_waiting() {
 /// its alert is stored within seconds of the signal.
 #[tokio::test]
 async fn a_new_issue_starts_a_round_without_waiting_for_the_tick() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
+    let (_dir, store, clock, emu) = bed(t(0)).await;
     rule(
         &store,
         serde_json::json!({"name": "New issue", "severity": "high",
@@ -304,17 +322,8 @@ async fn a_new_issue_starts_a_round_without_waiting_for_the_tick() {
 /// made and its first event arrives, the rule applies to it.
 #[tokio::test]
 async fn a_rule_naming_a_slug_applies_once_the_project_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
-    let (other, _) = store
-        .create_project(lookout_storage::NewProject {
-            name: "blog".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, clock, emu) = bed(t(0)).await;
+    let other = project(&store, "blog").await;
     rule(
         &store,
         serde_json::json!({"name": "New in later", "severity": "high",
@@ -340,12 +349,7 @@ async fn a_rule_naming_a_slug_applies_once_the_project_exists() {
         r.engine.alerts().next().is_none(),
         "an unresolved slug admitted blog"
     );
-    let (later, _) = store
-        .create_project(lookout_storage::NewProject {
-            name: "later".into(),
-        })
-        .await
-        .unwrap();
+    let later = project(&store, "later").await;
     assert_eq!(later.slug, "later");
     assert!(sink.offer(new_issue(later.id, 2)));
     r.step().await.unwrap();
@@ -356,17 +360,8 @@ async fn a_rule_naming_a_slug_applies_once_the_project_exists() {
 
 #[tokio::test]
 async fn new_issues_soon_after_a_release_fire_and_later_ones_do_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
-    let (p, _) = store
-        .create_project(lookout_storage::NewProject {
-            name: "shop".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, clock, emu) = bed(t(0)).await;
+    let p = project(&store, "shop").await;
     store
         .upsert_release(
             p.id,
@@ -415,17 +410,8 @@ async fn new_issues_soon_after_a_release_fire_and_later_ones_do_not() {
 #[tokio::test]
 async fn issues_whose_signals_were_dropped_are_found_by_a_scan() {
     use lookout_model::errors::{IngestBatch, NewEvent};
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let emu = Emulator::start().await;
-    let (p, _) = store
-        .create_project(lookout_storage::NewProject {
-            name: "shop".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, clock, emu) = bed(Utc::now()).await;
+    let p = project(&store, "shop").await;
     rule(
         &store,
         serde_json::json!({"name": "New issue", "severity": "high",
@@ -527,19 +513,10 @@ async fn monitor_change(
 
 #[tokio::test]
 async fn monitor_changes_and_certificate_readings_fire_and_resolve_monitor_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
-    let (project, _) = store
-        .create_project(lookout_storage::NewProject {
-            name: "shop".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, clock, emu) = bed(t(0)).await;
+    let shop = project(&store, "shop").await;
     let new = |slug: &str, kind: &str| lookout_storage::NewMonitor {
-        project_id: project.id,
+        project_id: shop.id,
         slug: slug.into(),
         name: format!("{slug} job"),
         kind: kind.into(),
@@ -697,11 +674,7 @@ async fn monitor_changes_and_certificate_readings_fire_and_resolve_monitor_rules
 
 #[tokio::test]
 async fn commands_acknowledge_and_resolve_by_row_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
+    let (_dir, store, clock, emu) = bed(t(0)).await;
     rule(
         &store,
         serde_json::json!({"name": "Backup failed", "severity": "critical",
@@ -776,11 +749,7 @@ async fn commands_acknowledge_and_resolve_by_row_id() {
 
 #[tokio::test]
 async fn damage_found_while_serving_is_sent_without_the_outbox() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
+    let (_dir, store, clock, emu) = bed(t(0)).await;
     rule(
         &store,
         serde_json::json!({"name": "Storage damaged", "severity": "critical",
@@ -810,17 +779,8 @@ async fn damage_found_while_serving_is_sent_without_the_outbox() {
 
 #[tokio::test]
 async fn frequency_rules_count_events_whose_signals_did_not_fit_the_queue() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-    let clock = Arc::new(ManualClock::new(t(0)));
-    let emu = Emulator::start().await;
-    let (p, _) = store
-        .create_project(lookout_storage::NewProject {
-            name: "shop".into(),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, clock, emu) = bed(t(0)).await;
+    let p = project(&store, "shop").await;
     rule(
         &store,
         serde_json::json!({"name": "Burst", "severity": "high",
