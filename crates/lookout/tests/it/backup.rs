@@ -1,13 +1,11 @@
 //! Backups, restore, integrity and the disk guard, through the real binary.
 
 use crate::harness::{Server, agent, cmd, run, run_ok};
-use crate::ingest::{Project, api, envelope, post_envelope, setup};
+use crate::ingest::{Load, Project, api, envelope, post_envelope, setup};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// No scheduled backups unless a test asks for them.
@@ -22,16 +20,6 @@ fn list(dir: &Path) -> Vec<Value> {
         .clone()
 }
 
-fn stop(mut s: Server) {
-    s.signal("TERM");
-    assert_eq!(
-        s.wait_exit(Duration::from_secs(15)),
-        Some(0),
-        "{}",
-        s.stderr()
-    );
-}
-
 fn event_exists(s: &Server, p: &Project, id: &str) -> bool {
     api(s, p, &format!("/api/v1/events/{id}")).0 == 200
 }
@@ -42,36 +30,13 @@ fn backup_during_ingest_holds_every_event_acknowledged_before_it() {
     let dir = tmp.path().join("data");
     let s = Server::start_in(&dir, &[NO_SCHEDULE]);
     let p = setup(&s);
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop_flag = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for t in 0..3 {
-        let (base, acked, stop_flag) = (s.base.clone(), acked.clone(), stop_flag.clone());
-        let p = Project {
-            id: p.id,
-            key: p.key.clone(),
-            token: String::new(),
-        };
-        threads.push(std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop_flag.load(Ordering::Relaxed) && n < 20_000 {
-                let id = format!("{t:08x}{n:024x}");
-                if post_envelope(&base, &p, &envelope(&id)).0 == 200 {
-                    acked.lock().unwrap().push(id);
-                }
-                n += 1;
-            }
-        }));
-    }
+    let load = Load::start(&s.base, &p, 3);
     std::thread::sleep(Duration::from_millis(800));
-    let before: Vec<String> = acked.lock().unwrap().clone();
+    let before = load.acked();
     let out = run_ok(&dir, &["backup", "create", "--name", "during", "--json"]);
-    let after_count = acked.lock().unwrap().len();
+    let after_count = load.acked().len();
     std::thread::sleep(Duration::from_millis(300));
-    stop_flag.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    load.stop();
     let m: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(m["name"], "during");
     assert!(
@@ -83,7 +48,7 @@ fn backup_during_ingest_holds_every_event_acknowledged_before_it() {
         after_count > before.len(),
         "ingest went on while the backup ran"
     );
-    stop(s);
+    s.stop();
 
     let restored = tmp.path().join("restored");
     let out = run_ok(
@@ -161,7 +126,7 @@ fn restore_refuses_a_running_server_and_keeps_the_replaced_data() {
     // A second server on the same data dir is refused too.
     let out = run(&dir, &["serve", "--listen", "127.0.0.1:0"], None);
     assert_eq!(out.status.code(), Some(1));
-    stop(s);
+    s.stop();
 
     let out = run_ok(
         &dir,
@@ -194,7 +159,7 @@ fn a_backup_at_an_older_schema_migrates_up_on_start() {
     let dir = tmp.path().join("data");
     let s = Server::start_in(&dir, &[NO_SCHEDULE]);
     run_ok(&dir, &["project", "create", "--name", "old-times"]);
-    stop(s);
+    s.stop();
     let st: Value = serde_json::from_str(&run_ok(&dir, &["migrate", "status", "--json"])).unwrap();
     let latest = st["latest"].as_u64().unwrap();
     // The version before the latest (versions may have gaps).
@@ -278,7 +243,7 @@ fn a_damaged_database_is_refused_and_auto_recover_restores_the_latest_verified_b
         run_ok(&dir, &["project", "create", "--name", &format!("p{i}")]);
     }
     run_ok(&dir, &["backup", "create", "--name", "good"]);
-    stop(s);
+    s.stop();
     corrupt_database(&dir);
 
     let out = run(&dir, &["check"], None);
@@ -364,7 +329,7 @@ fn the_disk_guard_answers_507_and_resumes_when_space_returns() {
         );
         let p = setup(&s);
         assert_eq!(ingest_status(&s, &p, 1), 507);
-        stop(s);
+        s.stop();
         let s = Server::start_in(&dir, &[NO_SCHEDULE]);
         assert_eq!(ingest_status(&s, &p, 2), 200);
         return;
@@ -426,7 +391,7 @@ fn the_disk_guard_answers_507_and_resumes_when_space_returns() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(kinds(&s).first().map(String::as_str), Some("disk.ok"));
-    stop(s);
+    s.stop();
     run_ok(&dir, &["check"]);
     drop(fs);
 }
@@ -579,7 +544,7 @@ fn system_events_past_their_retention_are_deleted() {
     assert_eq!(r.status().as_u16(), 201);
     let (_, ev) = api(&s, &p, "/api/v1/system-events");
     assert_eq!(ev["items"][0]["kind"], "backup.succeeded", "{ev}");
-    stop(s);
+    s.stop();
     // A zero-day retention deletes them on the next start.
     let s = Server::start_in(
         &dir,

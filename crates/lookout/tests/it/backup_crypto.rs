@@ -3,27 +3,15 @@
 //! made on a schedule, recovered automatically, and checked for tampering.
 
 use crate::harness::{Server, run, run_ok};
-use crate::ingest::{Project, api, envelope, post_envelope, setup};
+use crate::ingest::{Load, api, setup};
 use age::secrecy::ExposeSecret;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NO_SCHEDULE: (&str, &str) = ("LOOKOUT_BACKUP__ENABLED", "false");
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3";
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-
-fn stop(mut s: Server) {
-    s.signal("TERM");
-    assert_eq!(
-        s.wait_exit(Duration::from_secs(15)),
-        Some(0),
-        "{}",
-        s.stderr()
-    );
-}
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -77,29 +65,9 @@ fn a_passphrase_backup_during_ingest_is_opaque_and_restores_every_acknowledged_e
     std::fs::write(&wrong, "correct horse battery stapler\n").unwrap();
     let srv = Server::start_in(&dir, &[NO_SCHEDULE]);
     let p = setup(&srv);
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop_flag = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for t in 0..2 {
-        let (base, acked, stop_flag) = (srv.base.clone(), acked.clone(), stop_flag.clone());
-        let p = Project {
-            id: p.id,
-            key: p.key.clone(),
-            token: String::new(),
-        };
-        threads.push(std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop_flag.load(Ordering::Relaxed) && n < 20_000 {
-                let id = format!("{t:08x}{n:024x}");
-                if post_envelope(&base, &p, &envelope(&id)).0 == 200 {
-                    acked.lock().unwrap().push(id);
-                }
-                n += 1;
-            }
-        }));
-    }
+    let load = Load::start(&srv.base, &p, 2);
     std::thread::sleep(Duration::from_millis(800));
-    let before: Vec<String> = acked.lock().unwrap().clone();
+    let before = load.acked();
     let out = run_ok(
         &dir,
         &[
@@ -112,10 +80,7 @@ fn a_passphrase_backup_during_ingest_is_opaque_and_restores_every_acknowledged_e
             "--json",
         ],
     );
-    stop_flag.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    load.stop();
     assert!(
         before.len() > 20,
         "load produced only {} acks",
@@ -128,7 +93,7 @@ fn a_passphrase_backup_during_ingest_is_opaque_and_restores_every_acknowledged_e
         !out.contains("correct horse"),
         "the passphrase is never printed"
     );
-    stop(srv);
+    srv.stop();
     let data = dir.join("backups/sealed.db.zst.age");
     assert_opaque(&data);
     assert!(!dir.join("backups/sealed.db.zst").exists());
@@ -418,7 +383,7 @@ fn scheduled_encrypted_backups_and_auto_recover_need_the_configured_key() {
         (true.into(), false.into()),
         "{v}"
     );
-    stop(srv);
+    srv.stop();
     corrupt_database(&dir);
 
     // Auto-recover without the identity refuses, and changes nothing.
@@ -449,7 +414,7 @@ fn scheduled_encrypted_backups_and_auto_recover_need_the_configured_key() {
     assert!(srv.stderr().contains("AUTO-RECOVERY"), "{}", srv.stderr());
     let projects = run_ok(&dir, &["project", "list", "--json"]);
     assert!(projects.contains("p29"), "{projects}");
-    stop(srv);
+    srv.stop();
     // The CLI uses the configured identity too.
     let mut c = crate::harness::cmd(&dir);
     let out = c

@@ -160,6 +160,17 @@ impl Server {
         assert!(ok, "kill -{sig} failed");
     }
 
+    /// Stops the server with SIGTERM and checks that it exits cleanly.
+    pub fn stop(mut self) {
+        self.signal("TERM");
+        assert_eq!(
+            self.wait_exit(Duration::from_secs(15)),
+            Some(0),
+            "{}",
+            self.stderr()
+        );
+    }
+
     /// Waits for the process to exit; returns its exit code.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();

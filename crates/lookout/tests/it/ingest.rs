@@ -440,3 +440,60 @@ fn attachments_are_stored_capped_and_downloadable() {
     assert_eq!(code, 413, "{text}");
     assert!(text.contains("1000"), "{text}");
 }
+
+/// Envelopes posted to a project by a few threads, each with a fresh event
+/// id, until stopped (at most 20,000 per thread); remembers which ones the
+/// server acknowledged.
+pub struct Load {
+    acked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts `threads` posting threads against `base`.
+    pub fn start(base: &str, p: &Project, threads: usize) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|t| {
+                let (base, acked, stop) = (base.to_string(), acked.clone(), stop.clone());
+                let p = Project {
+                    id: p.id,
+                    key: p.key.clone(),
+                    token: String::new(),
+                };
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) && n < 20_000 {
+                        let id = format!("{t:08x}{n:024x}");
+                        if post_envelope(&base, &p, &envelope(&id)).0 == 200 {
+                            acked.lock().unwrap().push(id);
+                        }
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        Load {
+            acked,
+            stop,
+            threads,
+        }
+    }
+
+    /// The event ids acknowledged so far.
+    pub fn acked(&self) -> Vec<String> {
+        self.acked.lock().unwrap().clone()
+    }
+
+    /// Stops the threads; returns every acknowledged id.
+    pub fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
