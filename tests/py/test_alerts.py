@@ -159,12 +159,12 @@ def telegram():
     t.close()
 
 
-@pytest.fixture
-def server(make_server, telegram, tmp_path):
-    """A server whose lookout.toml sends high alerts to the emulator fast."""
-    config = tmp_path / "lookout.toml"
-    config.write_text(
-        f"""
+def telegram_config(telegram_url: str, chat_id: int, *, thread_id: int | None = None, poll_timeout: str = "") -> str:
+    """A lookout.toml that sends new errors (severity high) to the Telegram
+    emulator after a one-second group_wait, everything else to the log."""
+    alerts = f'[alerts]\ntelegram_poll_timeout = "{poll_timeout}"\n' if poll_timeout else ""
+    thread = f"message_thread_id = {thread_id}\n" if thread_id is not None else ""
+    return f"""{alerts}
 [[alerts.rules]]
 name = "New error"
 severity = "high"
@@ -180,11 +180,16 @@ receivers = ["telegram"]
 [alerts.channels.telegram]
 kind = "telegram"
 bot_token = "123456:TEST-TOKEN"
-chat_id = "-1001234567890"
-message_thread_id = 7
-api_base_url = "{telegram.url}"
+chat_id = "{chat_id}"
+{thread}api_base_url = "{telegram_url}"
 """
-    )
+
+
+@pytest.fixture
+def server(make_server, telegram, tmp_path):
+    """A server whose lookout.toml sends high alerts to the emulator fast."""
+    config = tmp_path / "lookout.toml"
+    config.write_text(telegram_config(telegram.url, -1001234567890, thread_id=7))
     return make_server(extra_env={"LOOKOUT_CONFIG": str(config)})
 
 

@@ -26,7 +26,7 @@ import pytest
 import sentry_sdk
 
 from conftest import eventually
-from test_alerts import TelegramEmulator, telegram  # noqa: F401 - `telegram` is a fixture
+from test_alerts import TelegramEmulator, telegram, telegram_config  # noqa: F401 - `telegram` is a fixture
 from test_ui_access import Client, accept, admin_client, invite
 
 CHAT = -1001234567890
@@ -36,30 +36,7 @@ MEMBER_TG, VIEWER_TG, STRANGER_TG = 1001, 1002, 1999
 @pytest.fixture
 def server(make_server, telegram, tmp_path):  # noqa: F811 - `telegram` is a fixture
     config = tmp_path / "lookout.toml"
-    config.write_text(
-        f"""
-[alerts]
-telegram_poll_timeout = "1s"
-
-[[alerts.rules]]
-name = "New error"
-severity = "high"
-condition = {{ kind = "new_issue" }}
-
-[alerts.routes]
-receivers = ["log"]
-group_wait = "1s"
-[[alerts.routes.routes]]
-matchers = ["severity=high"]
-receivers = ["telegram"]
-
-[alerts.channels.telegram]
-kind = "telegram"
-bot_token = "123456:TEST-TOKEN"
-chat_id = "{CHAT}"
-api_base_url = "{telegram.url}"
-"""
-    )
+    config.write_text(telegram_config(telegram.url, CHAT, poll_timeout="1s"))
     return make_server(extra_env={"LOOKOUT_CONFIG": str(config)})
 
 
