@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "monitors", "0007_monitors"),
     migration!(8, "alerts", "0008_alerts"),
     migration!(9, "telegram", "0009_telegram"),
+    migration!(10, "retention_indexes", "0010_retention_indexes"),
 ];
 
 /// The highest version this binary knows.

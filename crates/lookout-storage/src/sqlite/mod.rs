@@ -1740,6 +1740,44 @@ mod tests {
         store.close().await.unwrap();
     }
 
+    /// Retention's batches walk an index over the rows they delete; a scan
+    /// plus a sort of the whole table on every batch is what they must not
+    /// do (the plan SQLite chose for transactions, logs, check-ins,
+    /// attachments and feedback before migration 10).
+    #[tokio::test]
+    async fn retention_batches_use_an_index_not_a_scan_and_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(opts(dir.path())).unwrap();
+        store.close().await.unwrap();
+        let c = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for (table, col) in [
+            ("events", "received_at"),
+            ("transactions", "received_at"),
+            ("check_ins", "received_at"),
+            ("logs", "received_at"),
+            ("attachments", "received_at"),
+            ("user_feedback", "received_at"),
+        ] {
+            let q = format!(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM {table}
+                   WHERE project_id = 1 AND {col} < 5 ORDER BY {col} LIMIT 10"
+            );
+            let plan: Vec<String> = c
+                .prepare(&q)
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains(&format!("project_id=? AND {col}<?"))
+                    && !plan.contains("TEMP B-TREE"),
+                "{table}: {plan}"
+            );
+        }
+    }
+
     #[test]
     fn garbage_file_is_refused_and_left_untouched() {
         let dir = tempfile::tempdir().unwrap();

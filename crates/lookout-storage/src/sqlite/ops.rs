@@ -46,21 +46,42 @@ pub(crate) fn enforce_signal_retention(
     older_than_ms: i64,
     budget: usize,
 ) -> Result<u64> {
-    let (table, col) = match signal {
-        Signal::Transactions => ("transactions", "received_at"),
-        Signal::CheckIns => ("check_ins", "received_at"),
-        Signal::Logs => ("logs", "received_at"),
-        Signal::SystemEvents => ("system_events", "at"),
-    };
     let budget = i64::try_from(budget.max(1)).unwrap_or(i64::MAX);
-    let n = c.execute(
-        &format!(
-            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {col} < ?1
-               ORDER BY {col} LIMIT ?2)"
-        ),
-        params![older_than_ms, budget],
-    )?;
-    Ok(n as u64)
+    let table = match signal {
+        Signal::Transactions => "transactions",
+        Signal::CheckIns => "check_ins",
+        Signal::Logs => "logs",
+        // Install-wide, with an index on `at`.
+        Signal::SystemEvents => {
+            let n = c.execute(
+                "DELETE FROM system_events WHERE rowid IN (SELECT rowid FROM system_events
+                   WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                params![older_than_ms, budget],
+            )?;
+            return Ok(n as u64);
+        }
+    };
+    // Project by project, so that each batch walks the
+    // (project_id, received_at) index over the rows it deletes only.
+    let projects: Vec<i64> = c
+        .prepare_cached("SELECT id FROM projects ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut deleted = 0i64;
+    for project_id in projects {
+        let left = budget - deleted;
+        if left <= 0 {
+            break;
+        }
+        deleted += c.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}
+                   WHERE project_id = ?1 AND received_at < ?2 ORDER BY received_at LIMIT ?3)"
+            ),
+            params![project_id, older_than_ms, left],
+        )? as i64;
+    }
+    Ok(deleted as u64)
 }
 
 /// Which signal a table (or an index on it) belongs to.
