@@ -1,3 +1,4 @@
+DROP INDEX monitor_hourly_by_hour;
 DROP INDEX user_feedback_by_received;
 DROP INDEX attachments_by_received;
 DROP INDEX logs_by_received;

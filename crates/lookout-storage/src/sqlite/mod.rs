@@ -1776,6 +1776,17 @@ mod tests {
                 "{table}: {plan}"
             );
         }
+        let plan: String = c
+            .query_row(
+                "EXPLAIN QUERY PLAN DELETE FROM monitor_hourly WHERE hour < 5",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(
+            plan.contains("USING") && plan.contains("hour<?"),
+            "monitor_hourly: {plan}"
+        );
     }
 
     #[test]
