@@ -48,6 +48,39 @@ pub(crate) fn rename_project(c: &Connection, id: i64, name: &str) -> Result<Proj
     )?)
 }
 
+/// The tables that can hold millions of a project's rows, which
+/// [`delete_project_rows`] empties in batches before the project goes.
+pub(crate) const BULKY_PROJECT_TABLES: [&str; 6] = [
+    "events",
+    "transactions",
+    "logs",
+    "check_ins",
+    "attachments",
+    "user_feedback",
+];
+
+/// Deletes at most `limit` of a project's rows from `table` (one of
+/// [`BULKY_PROJECT_TABLES`]); returns how many went.
+pub(crate) fn delete_project_rows(
+    c: &Connection,
+    table: &str,
+    project_id: i64,
+    limit: usize,
+) -> Result<usize> {
+    if !BULKY_PROJECT_TABLES.contains(&table) {
+        return Err(StorageError::InvalidInput(format!(
+            "{table} is not a project data table"
+        )));
+    }
+    Ok(c.execute(
+        &format!(
+            "DELETE FROM {table} WHERE rowid IN
+               (SELECT rowid FROM {table} WHERE project_id = ?1 LIMIT ?2)"
+        ),
+        params![project_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+    )?)
+}
+
 pub(crate) fn delete_project(c: &Connection, id: i64) -> Result<bool> {
     // Tables keyed by project without a foreign key (hot ingest paths skip
     // the FK check) are cleared by hand; the rest cascade from `projects`.

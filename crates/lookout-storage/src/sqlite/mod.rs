@@ -46,6 +46,9 @@ use tokio::sync::mpsc;
 /// The database file's name inside the data dir.
 pub const DB_FILE: &str = "lookout.db";
 
+/// Rows per write when a deleted project's data is purged.
+const PROJECT_PURGE_BATCH: usize = 2_000;
+
 /// How to open the SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -804,6 +807,22 @@ impl Store for SqliteStore {
     }
 
     async fn delete_project(&self, id: i64) -> Result<bool> {
+        // A big project's rows go first in batches, each its own short
+        // write, so ingest for other projects never waits seconds behind
+        // one transaction (500,000 events took 4 s in one). Rows that
+        // arrive meanwhile go with the project in the last write.
+        for table in accounts::BULKY_PROJECT_TABLES {
+            loop {
+                let n = self
+                    .write(move |c| {
+                        accounts::delete_project_rows(c, table, id, PROJECT_PURGE_BATCH)
+                    })
+                    .await?;
+                if n < PROJECT_PURGE_BATCH {
+                    break;
+                }
+            }
+        }
         self.write(move |c| accounts::delete_project(c, id)).await
     }
 
@@ -1787,6 +1806,60 @@ mod tests {
             plan.contains("USING") && plan.contains("hour<?"),
             "monitor_hourly: {plan}"
         );
+    }
+
+    /// A project with more rows than two purge batches is deleted whole
+    /// (the batch loop runs on past full batches and stops), and another
+    /// project's rows stay.
+    #[tokio::test]
+    async fn deleting_a_big_project_purges_in_batches_and_spares_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(opts(dir.path())).unwrap();
+        let (big, _) = store
+            .create_project(NewProject { name: "big".into() })
+            .await
+            .unwrap();
+        let (other, _) = store
+            .create_project(NewProject {
+                name: "other".into(),
+            })
+            .await
+            .unwrap();
+        let rows = 2 * PROJECT_PURGE_BATCH + 500;
+        let (b, o) = (big.id, other.id);
+        store
+            .write(move |c| {
+                let mut ins = c.prepare(
+                    "INSERT INTO logs (project_id, timestamp, body, received_at) VALUES (?1, 1, 'x', 1)",
+                )?;
+                for i in 0..rows {
+                    ins.execute([if i % 10 == 0 { o } else { b }])?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let count = |pid: i64| {
+            let s = &store;
+            async move {
+                s.read(move |c| {
+                    Ok(c.query_row(
+                        "SELECT COUNT(*) FROM logs WHERE project_id = ?1",
+                        [pid],
+                        |r| r.get::<_, i64>(0),
+                    )?)
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let others = count(o).await;
+        assert!(count(b).await > 2 * PROJECT_PURGE_BATCH as i64);
+        assert!(store.delete_project(b).await.unwrap());
+        assert_eq!(count(b).await, 0);
+        assert_eq!(count(o).await, others);
+        assert_eq!(store.get_project(b).await.unwrap(), None);
+        store.close().await.unwrap();
     }
 
     #[test]
