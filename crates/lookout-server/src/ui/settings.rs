@@ -555,9 +555,22 @@ pub async fn delete(
             )),
         );
     }
-    match state.store().delete_project(id).await {
+    // On a task of its own: a big project takes a while, and a browser
+    // that gives up must not leave it half deleted.
+    let st = state.clone();
+    let deleted = tokio::spawn(async move {
+        let r = st.store().delete_project(id).await;
+        st.ingestor().projects().invalidate_keys();
+        r
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(lookout_storage::StorageError::Backend(format!(
+            "the deletion task failed: {e}"
+        )))
+    });
+    match deleted {
         Ok(_) => {
-            state.ingestor().projects().invalidate_keys();
             tracing::warn!(project = %project.slug, by = %viewer.user.email, "project deleted");
             Redirect::to("/projects?done=project-deleted").into_response()
         }
