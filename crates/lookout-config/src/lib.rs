@@ -435,6 +435,19 @@ impl Default for BackupS3Config {
     }
 }
 
+impl BackupConfig {
+    /// Checks what serde cannot: a retention policy that keeps something.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.keep_hourly == 0 && self.keep_daily == 0 && self.keep_weekly == 0 {
+            return Err(
+                "backup.keep_hourly, keep_daily and keep_weekly are all 0: every backup would be deleted as soon as it is made; keep at least one (or set backup.enabled = false)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl BackupS3Config {
     /// Whether copies to object storage are configured.
     pub fn enabled(&self) -> bool {
@@ -731,6 +744,7 @@ impl Config {
             })?;
         cfg.alerts
             .validate()
+            .and_then(|()| cfg.backup.validate())
             .map_err(|detail| ConfigError::Invalid {
                 path: path
                     .as_ref()
@@ -1124,6 +1138,14 @@ mod tests {
             c.backup.s3.secret_access_key_file,
             PathBuf::from("/keys/s3")
         );
+        let err = load_text(
+            "[backup]\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keep at least one"), "{err}");
+        assert!(load_text("[backup]\nkeep_hourly = 0\nkeep_daily = 0\n", &[]).is_ok());
         let err = load_text("[backup.s3]\nbuckett = \"x\"\n", &[])
             .unwrap_err()
             .to_string();
