@@ -229,3 +229,10 @@ def test_a_large_backup_goes_up_in_parts_and_comes_back_whole(make_server, moto,
     ok(run_cli(server, "backup", "s3", "fetch", "big", "--to", str(back)))
     assert (back / "big.db.zst").read_bytes() == blob
     assert json.loads((back / "big.manifest.json").read_text())["files"] == [entry]
+    # A hostile or broken bucket: a 2 MiB "manifest" is refused by name,
+    # not read into memory, and the listing goes on without it.
+    s3.put_object(Bucket=bucket, Key=f"{prefix}huge.manifest.json", Body=b"{" + b" " * (2 << 20) + b"}")
+    r = run_cli(server, "backup", "s3", "fetch", "huge", "--to", str(tmp_path / "huge"))
+    assert r.returncode == 1 and "a manifest has at most" in r.stderr, r
+    listed = json.loads(ok(run_cli(server, "backup", "s3", "list", "--json")))
+    assert [c["name"] for c in listed] == ["big"], listed

@@ -38,6 +38,8 @@ pub const PART_BYTES: usize = 8 << 20;
 pub const PARTS_IN_FLIGHT: usize = 2;
 /// Bytes read per request when fetching.
 const FETCH_BYTES: u64 = 8 << 20;
+/// The largest manifest read from a bucket.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 /// Data objects no manifest names are deleted by [`S3Copies::prune`] once
 /// they are this old (an upload in progress is younger).
 const ORPHAN_AGE: chrono::Duration = chrono::Duration::hours(1);
@@ -299,6 +301,17 @@ impl S3Copies {
         validate_name(name)?;
         let key = self.key(&format!("{name}{MANIFEST_SUFFIX}"));
         let bytes = match self.store.get(&key).await {
+            // A manifest is a few hundred bytes; a bucket that serves a
+            // huge one is not read into memory.
+            Ok(r) if r.meta.size > MAX_MANIFEST_BYTES => {
+                return Err(BackupError::BadManifest {
+                    path: PathBuf::from(self.target(&key)),
+                    detail: format!(
+                        "it has {} bytes; a manifest has at most {MAX_MANIFEST_BYTES}",
+                        r.meta.size
+                    ),
+                });
+            }
             Ok(r) => r.bytes().await.map_err(|e| self.remote_err(&key, e))?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(BackupError::NotFound {
