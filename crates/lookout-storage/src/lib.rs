@@ -987,6 +987,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes a project and everything stored for it. `false` when there
     /// was no such project.
     async fn delete_project(&self, id: i64) -> Result<bool>;
+    /// Finishes the deletions a stopped server left half done (projects
+    /// marked as being deleted); returns their ids.
+    async fn resume_project_deletions(&self) -> Result<Vec<i64>>;
     /// Adds a DSN key to a project.
     async fn create_project_key(&self, project_id: i64, label: &str) -> Result<ProjectKey>;
     /// Revokes a key of a project (idempotent). `None` when the project has

@@ -104,9 +104,11 @@ pub(crate) fn create_project_key(
         ));
     }
     let exists = c
-        .query_row("SELECT 1 FROM projects WHERE id = ?1", [project_id], |_| {
-            Ok(())
-        })
+        .query_row(
+            "SELECT 1 FROM projects WHERE id = ?1 AND deleting = 0",
+            [project_id],
+            |_| Ok(()),
+        )
         .optional()?;
     if exists.is_none() {
         return Err(StorageError::NotFound(format!("project {project_id}")));
@@ -266,9 +268,11 @@ pub(crate) fn set_project_role(
                 return Err(StorageError::NotFound(format!("user {user_id}")));
             }
             let project = c
-                .query_row("SELECT 1 FROM projects WHERE id = ?1", [project_id], |_| {
-                    Ok(())
-                })
+                .query_row(
+                    "SELECT 1 FROM projects WHERE id = ?1 AND deleting = 0",
+                    [project_id],
+                    |_| Ok(()),
+                )
                 .optional()?;
             if project.is_none() {
                 return Err(StorageError::NotFound(format!("project {project_id}")));

@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(8, "alerts", "0008_alerts"),
     migration!(9, "telegram", "0009_telegram"),
     migration!(10, "retention_indexes", "0010_retention_indexes"),
+    migration!(11, "project_deletion", "0011_project_deletion"),
 ];
 
 /// The highest version this binary knows.

@@ -124,7 +124,7 @@ pub(crate) fn create(c: &Connection, new: &NewMonitor, now: i64) -> Result<Monit
     }
     let exists = c
         .query_row(
-            "SELECT 1 FROM projects WHERE id = ?1",
+            "SELECT 1 FROM projects WHERE id = ?1 AND deleting = 0",
             [new.project_id],
             |_| Ok(()),
         )

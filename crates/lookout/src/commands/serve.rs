@@ -92,6 +92,18 @@ pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
     let (bg_stop, bg_rx) = tokio::sync::watch::channel(false);
     let alerting = lookout_server::alerting::spawn(&state, bg_rx.clone());
     lookout_server::spawn_background(&state, bg_rx);
+    // A project deletion cut short by a stop finishes now, in the
+    // background (the project is already hidden).
+    let purge = store.clone();
+    tokio::spawn(async move {
+        match purge.resume_project_deletions().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(projects = ?ids, "finished deleting projects a stop had cut short")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "resuming project deletions failed"),
+        }
+    });
     let timeout = Duration::from_secs(cfg.shutdown_timeout_secs);
     tracing::info!(
         listen = %addr,
