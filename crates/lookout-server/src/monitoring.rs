@@ -431,6 +431,17 @@ impl Monitoring {
                 }
                 ev
             }
+            Err(lookout_storage::StorageError::NotFound(_)) => {
+                // Deleted underneath (with its project): stop checking it,
+                // rather than warn at every interval until a restart.
+                drop(g);
+                self.remove(id);
+                tracing::info!(
+                    monitor = id,
+                    "the monitor is no longer stored; stopped checking it"
+                );
+                None
+            }
             Err(e) => {
                 tracing::warn!(monitor = id, error = %e, "cannot record a monitor check");
                 None
@@ -985,6 +996,48 @@ mod tests {
             .is_err()
         );
         assert!(spec_from_sentry(&json!({})).is_err());
+    }
+
+    /// A monitor deleted with its project is forgotten by the engine at its
+    /// next check instead of being checked (and warned about) forever.
+    #[tokio::test]
+    async fn a_monitor_deleted_with_its_project_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
+        let (p, _) = store
+            .create_project(lookout_storage::NewProject {
+                name: "gone".into(),
+            })
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let mon = Monitoring::new(store.clone(), MonitoringConfig::default(), clock.clone());
+        let mut spec = MonitorSpec::new(Kind::Heartbeat);
+        spec.interval_secs = 60;
+        let rec = store
+            .create_monitor(NewMonitor {
+                project_id: p.id,
+                slug: "job".into(),
+                name: "Job".into(),
+                kind: "heartbeat".into(),
+                spec: serde_json::to_value(&spec).unwrap(),
+                source: "api".into(),
+                ping_token: Some("gone-tok".into()),
+            })
+            .await
+            .unwrap();
+        let id = rec.id;
+        mon.upsert(rec);
+        assert!(mon.get(id).is_some());
+        assert!(store.delete_project(p.id).await.unwrap());
+        clock.advance(chrono::Duration::hours(1));
+        mon.evaluate_heartbeats().await;
+        assert!(
+            mon.get(id).is_none(),
+            "the engine still holds the deleted monitor"
+        );
+        store.close().await.unwrap();
     }
 
     /// The engine with a manual clock: a heartbeat that is never pinged,
