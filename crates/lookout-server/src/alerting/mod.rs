@@ -34,25 +34,31 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// pollers that act on button presses and `/link`. The returned task
 /// ends once `shutdown` turned true and the sends in flight are finished
 /// and recorded; `serve` waits for it before closing storage.
-pub fn spawn(state: &AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+///
+/// The rules and channels of `lookout.toml` (and the default rules) are
+/// stored before this returns, so the first request already sees them.
+pub async fn spawn(
+    state: &AppState,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
+    let cfg = state.config().alerts.clone();
+    if !cfg.enabled {
+        tracing::info!("alerting is off ([alerts] enabled = false)");
+        return tokio::spawn(async {});
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = state.store().clone();
+    if let Err(e) = sync_config(&*store, &cfg, clock.now()).await {
+        tracing::error!(error = %e, "alerting not started: cannot store [alerts] from the configuration");
+        return tokio::spawn(async {});
+    }
+    if cfg.default_rules
+        && let Err(e) = seed_default_rules(&*store, clock.now()).await
+    {
+        tracing::warn!(error = %e, "cannot store the default alert rules");
+    }
     tokio::spawn(async move {
-        let cfg = state.config().alerts.clone();
-        if !cfg.enabled {
-            tracing::info!("alerting is off ([alerts] enabled = false)");
-            return;
-        }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = state.store().clone();
-        if let Err(e) = sync_config(&*store, &cfg, clock.now()).await {
-            tracing::error!(error = %e, "alerting not started: cannot store [alerts] from the configuration");
-            return;
-        }
-        if cfg.default_rules
-            && let Err(e) = seed_default_rules(&*store, clock.now()).await
-        {
-            tracing::warn!(error = %e, "cannot store the default alert rules");
-        }
         let public_url = state.config().public_url();
         let (health_tx, health_rx) = mpsc::channel(64);
         let worker = Arc::new(outbox::OutboxWorker::new(

@@ -90,7 +90,7 @@ pub async fn run(cfg: Config, auto_recover: bool) -> Result<(), Exit> {
     let state = AppState::new(store.clone(), cfg.clone());
     lookout_server::register_metrics(&state);
     let (bg_stop, bg_rx) = tokio::sync::watch::channel(false);
-    let alerting = lookout_server::alerting::spawn(&state, bg_rx.clone());
+    let alerting = lookout_server::alerting::spawn(&state, bg_rx.clone()).await;
     lookout_server::spawn_background(&state, bg_rx);
     // A project deletion cut short by a stop finishes now, in the
     // background (the project is already hidden).
