@@ -81,7 +81,11 @@ fn client(verify: bool, follow: bool, public_only: bool) -> Result<reqwest::Clie
         .tls_info(true)
         .connect_timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(4);
+        .pool_max_idle_per_host(4)
+        // The Mozilla roots compiled in; not also the system's, which a
+        // feature object_store turns on for the whole build would load
+        // from disk into each of the eight clients.
+        .tls_built_in_native_certs(false);
     if public_only {
         b = b.dns_resolver(std::sync::Arc::new(PublicOnlyResolver));
     }

@@ -59,6 +59,9 @@ impl Senders {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("Lookout/", env!("CARGO_PKG_VERSION")))
+            // The Mozilla roots compiled in; not also the system's (a
+            // feature object_store turns on for the whole build).
+            .tls_built_in_native_certs(false)
             .build()
             .unwrap_or_default();
         Senders {

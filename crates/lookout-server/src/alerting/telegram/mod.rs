@@ -247,6 +247,9 @@ impl Poller {
             .timeout(poll_timeout + Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("Lookout/", env!("CARGO_PKG_VERSION")))
+            // The Mozilla roots compiled in; not also the system's (a
+            // feature object_store turns on for the whole build).
+            .tls_built_in_native_certs(false)
             .build()
             .unwrap_or_default();
         Poller {
