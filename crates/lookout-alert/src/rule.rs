@@ -488,15 +488,6 @@ impl From<i64> for ProjectRef {
     }
 }
 
-impl std::fmt::Display for ProjectRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProjectRef::Id(id) => write!(f, "{id}"),
-            ProjectRef::Slug(s) => write!(f, "{s}"),
-        }
-    }
-}
-
 /// Which events a rule looks at. Empty lists admit everything.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -222,6 +222,26 @@ impl Manifest {
     pub fn size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+
+    /// What a listing shows of a backup (the CLI's `--json`, the API):
+    /// name, times, sizes, versions, trigger, pin and encryption.
+    pub fn summary(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut row = serde_json::Map::new();
+        let mut put = |k: &str, v: serde_json::Value| {
+            row.insert(k.to_string(), v);
+        };
+        put("name", self.name.clone().into());
+        put("created_at", serde_json::json!(self.created_at));
+        put("size", self.size().into());
+        put("database_size", self.database.size.into());
+        put("schema_version", self.schema_version.into());
+        put("lookout_version", self.lookout_version.clone().into());
+        put("trigger", serde_json::json!(self.trigger));
+        put("pinned", self.pinned.into());
+        put("encryption", serde_json::json!(self.encryption));
+        put("duration_ms", self.duration_ms.into());
+        row
+    }
 }
 
 /// The outcome of the last verification, kept beside the backup.

@@ -157,11 +157,7 @@ impl S3Copies {
 
     /// `s3://bucket/prefix`, for messages.
     pub fn label(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket)
-        } else {
-            format!("s3://{}/{}", self.bucket, self.prefix)
-        }
+        label(&self.bucket, &self.prefix)
     }
 
     fn key(&self, file_name: &str) -> ObjectPath {
@@ -445,6 +441,15 @@ impl S3Copies {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Where copies of `bucket` and `prefix` (as configured: surrounding
+/// blanks and slashes do not count) go, as `s3://bucket/prefix`.
+pub fn label(bucket: &str, prefix: &str) -> String {
+    match prefix.trim().trim_matches('/') {
+        "" => format!("s3://{}", bucket.trim()),
+        p => format!("s3://{}/{p}", bucket.trim()),
     }
 }
 

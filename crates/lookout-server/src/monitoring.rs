@@ -998,39 +998,69 @@ mod tests {
         assert!(spec_from_sentry(&json!({})).is_err());
     }
 
-    /// A monitor deleted with its project is forgotten by the engine at its
-    /// next check instead of being checked (and warned about) forever.
-    #[tokio::test]
-    async fn a_monitor_deleted_with_its_project_is_forgotten() {
+    /// The engine with a manual clock over a fresh store holding one
+    /// project and one heartbeat monitor (pinged at `/ping/tok`), loaded.
+    struct HeartbeatBed {
+        _dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        clock: Arc<ManualClock>,
+        mon: Monitoring,
+        project_id: i64,
+        id: i64,
+    }
+
+    async fn heartbeat_bed(spec: &MonitorSpec) -> HeartbeatBed {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
         let (p, _) = store
             .create_project(lookout_storage::NewProject {
-                name: "gone".into(),
+                name: "cron".into(),
             })
             .await
             .unwrap();
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let mon = Monitoring::new(store.clone(), MonitoringConfig::default(), clock.clone());
-        let mut spec = MonitorSpec::new(Kind::Heartbeat);
-        spec.interval_secs = 60;
         let rec = store
             .create_monitor(NewMonitor {
                 project_id: p.id,
-                slug: "job".into(),
-                name: "Job".into(),
+                slug: "backup".into(),
+                name: "Backup".into(),
                 kind: "heartbeat".into(),
-                spec: serde_json::to_value(&spec).unwrap(),
+                spec: serde_json::to_value(spec).unwrap(),
                 source: "api".into(),
-                ping_token: Some("gone-tok".into()),
+                ping_token: Some("tok".into()),
             })
             .await
             .unwrap();
         let id = rec.id;
         mon.upsert(rec);
+        HeartbeatBed {
+            _dir: dir,
+            store,
+            clock,
+            mon,
+            project_id: p.id,
+            id,
+        }
+    }
+
+    /// A monitor deleted with its project is forgotten by the engine at its
+    /// next check instead of being checked (and warned about) forever.
+    #[tokio::test]
+    async fn a_monitor_deleted_with_its_project_is_forgotten() {
+        let mut spec = MonitorSpec::new(Kind::Heartbeat);
+        spec.interval_secs = 60;
+        let HeartbeatBed {
+            _dir,
+            store,
+            clock,
+            mon,
+            project_id,
+            id,
+        } = heartbeat_bed(&spec).await;
         assert!(mon.get(id).is_some());
-        assert!(store.delete_project(p.id).await.unwrap());
+        assert!(store.delete_project(project_id).await.unwrap());
         clock.advance(chrono::Duration::hours(1));
         mon.evaluate_heartbeats().await;
         assert!(
@@ -1044,35 +1074,17 @@ mod tests {
     /// pinged on time, then late, without sleeping.
     #[tokio::test]
     async fn heartbeats_follow_the_injected_clock() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(SqliteOptions::new(dir.path())).unwrap());
-        let (p, _) = store
-            .create_project(lookout_storage::NewProject {
-                name: "cron".into(),
-            })
-            .await
-            .unwrap();
-        let t0 = Utc::now();
-        let clock = Arc::new(ManualClock::new(t0));
-        let mon = Monitoring::new(store.clone(), MonitoringConfig::default(), clock.clone());
         let mut spec = MonitorSpec::new(Kind::Heartbeat);
         spec.interval_secs = 300;
         spec.grace_secs = Some(60);
-        let rec = store
-            .create_monitor(NewMonitor {
-                project_id: p.id,
-                slug: "backup".into(),
-                name: "Backup".into(),
-                kind: "heartbeat".into(),
-                spec: serde_json::to_value(&spec).unwrap(),
-                source: "api".into(),
-                ping_token: Some("tok".into()),
-            })
-            .await
-            .unwrap();
-        let id = rec.id;
-        mon.upsert(rec);
+        let HeartbeatBed {
+            _dir,
+            store,
+            clock,
+            mon,
+            id,
+            ..
+        } = heartbeat_bed(&spec).await;
         let mut events = mon.subscribe();
         let status = |store: Arc<dyn Store>| async move {
             store.get_monitor(id).await.unwrap().unwrap().state.status

@@ -40,24 +40,16 @@ fn backup_error(e: BackupError) -> ApiError {
 }
 
 fn item(l: &Listed) -> Value {
-    let m = &l.manifest;
-    json!({
-        "name": m.name,
-        "created_at": m.created_at,
-        "size": m.size(),
-        "database_size": m.database.size,
-        "schema_version": m.schema_version,
-        "lookout_version": m.lookout_version,
-        "trigger": m.trigger,
-        "pinned": m.pinned,
-        "encryption": m.encryption,
-        "duration_ms": m.duration_ms,
-        "verification": {
+    let mut row = l.manifest.summary();
+    row.insert(
+        "verification".into(),
+        json!({
             "state": l.state(),
             "at": l.verification.as_ref().map(|v| v.at),
             "problems": l.verification.as_ref().map(|v| v.problems.clone()).unwrap_or_default(),
-        },
-    })
+        }),
+    );
+    Value::Object(row)
 }
 
 /// Every valid backup, newest first (the API and the admin page).

@@ -195,12 +195,7 @@ fn copy_targets(cfg: &lookout_config::Config) -> Vec<String> {
     }
     let s3 = &cfg.backup.s3;
     if s3.enabled() {
-        let prefix = s3.prefix.trim().trim_matches('/');
-        out.push(if prefix.is_empty() {
-            format!("s3://{}", s3.bucket.trim())
-        } else {
-            format!("s3://{}/{prefix}", s3.bucket.trim())
-        });
+        out.push(lookout_backup::s3::label(&s3.bucket, &s3.prefix));
     }
     out
 }

@@ -149,19 +149,13 @@ pub fn run(
                 let rows: Vec<_> = items
                     .iter()
                     .map(|l| {
-                        json!({
-                            "name": l.manifest.name,
-                            "created_at": l.manifest.created_at,
-                            "size": l.manifest.size(),
-                            "database_size": l.manifest.database.size,
-                            "schema_version": l.manifest.schema_version,
-                            "lookout_version": l.manifest.lookout_version,
-                            "trigger": l.manifest.trigger,
-                            "pinned": l.manifest.pinned,
-                            "encryption": l.manifest.encryption,
-                            "state": l.state(),
-                            "verified_at": l.verification.as_ref().map(|v| v.at),
-                        })
+                        let mut row = l.manifest.summary();
+                        row.insert("state".into(), json!(l.state()));
+                        row.insert(
+                            "verified_at".into(),
+                            json!(l.verification.as_ref().map(|v| v.at)),
+                        );
+                        serde_json::Value::Object(row)
                     })
                     .collect();
                 print_json(&serde_json::Value::Array(rows));
@@ -171,17 +165,11 @@ pub fn run(
                     dir.display()
                 );
             } else {
-                println!(
-                    "{:<32} {:<20} {:>10} {:>6}  STATE",
-                    "NAME", "CREATED (UTC)", "SIZE", "SCHEMA"
-                );
+                println!("{}  STATE", TABLE_HEADER);
                 for l in items {
                     println!(
-                        "{:<32} {:<20} {:>10} {:>6}  {}{}",
-                        l.manifest.name,
-                        l.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
-                        human_bytes(l.manifest.size()),
-                        l.manifest.schema_version,
+                        "{}  {}{}",
+                        manifest_cells(&l.manifest),
                         l.state(),
                         flags(&l.manifest)
                     );
@@ -288,34 +276,18 @@ fn s3(cfg: &Config, action: S3Action, runtime: &tokio::runtime::Handle) -> Resul
                 let rows: Vec<_> = items
                     .iter()
                     .map(|c| {
-                        json!({
-                            "name": c.manifest.name,
-                            "created_at": c.manifest.created_at,
-                            "uploaded_at": c.uploaded_at,
-                            "size": c.manifest.size(),
-                            "schema_version": c.manifest.schema_version,
-                            "pinned": c.manifest.pinned,
-                            "encryption": c.manifest.encryption,
-                        })
+                        let mut row = c.manifest.summary();
+                        row.insert("uploaded_at".into(), json!(c.uploaded_at));
+                        serde_json::Value::Object(row)
                     })
                     .collect();
                 print_json(&serde_json::Value::Array(rows));
             } else if items.is_empty() {
                 println!("no backup copies in {label}");
             } else {
-                println!(
-                    "{:<32} {:<20} {:>10} {:>6}",
-                    "NAME", "CREATED (UTC)", "SIZE", "SCHEMA"
-                );
+                println!("{TABLE_HEADER}");
                 for c in items {
-                    println!(
-                        "{:<32} {:<20} {:>10} {:>6}{}",
-                        c.manifest.name,
-                        c.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
-                        human_bytes(c.manifest.size()),
-                        c.manifest.schema_version,
-                        flags(&c.manifest)
-                    );
+                    println!("{}{}", manifest_cells(&c.manifest), flags(&c.manifest));
                 }
             }
             Ok(())
@@ -347,6 +319,21 @@ fn s3(cfg: &Config, action: S3Action, runtime: &tokio::runtime::Handle) -> Resul
             Ok(())
         }
     }
+}
+
+/// The columns `backup list` and `backup s3 list` share.
+const TABLE_HEADER: &str =
+    "NAME                             CREATED (UTC)              SIZE SCHEMA";
+
+/// A listed backup's shared columns, aligned with [`TABLE_HEADER`].
+fn manifest_cells(m: &lookout_backup::Manifest) -> String {
+    format!(
+        "{:<32} {:<20} {:>10} {:>6}",
+        m.name,
+        m.created_at.format("%Y-%m-%d %H:%M:%S"),
+        human_bytes(m.size()),
+        m.schema_version
+    )
 }
 
 /// ` (pinned, age-scrypt)` and the like after a listed backup's row.
