@@ -229,6 +229,14 @@ def test_a_large_backup_goes_up_in_parts_and_comes_back_whole(make_server, moto,
     ok(run_cli(server, "backup", "s3", "fetch", "big", "--to", str(back)))
     assert (back / "big.db.zst").read_bytes() == blob
     assert json.loads((back / "big.manifest.json").read_text())["files"] == [entry]
+    # A local file that no longer matches its manifest is not uploaded at
+    # all: the multipart upload is aborted, so the bucket holds no object.
+    (src / "bad.db.zst").write_bytes(blob[: 9 << 20])
+    bad = {**real, "name": "bad", "files": [{**entry, "name": "bad.db.zst"}]}
+    (src / "bad.manifest.json").write_text(json.dumps(bad))
+    r = run_cli(server, "backup", "s3", "push", "bad", "--from", str(src))
+    assert r.returncode == 1 and "does not match its manifest" in r.stderr, r
+    assert not any(k.startswith(f"{prefix}bad.") for k in keys(s3, bucket, prefix)), keys(s3, bucket, prefix)
     # A hostile or broken bucket: a 2 MiB "manifest" is refused by name,
     # not read into memory, and the listing goes on without it.
     s3.put_object(Bucket=bucket, Key=f"{prefix}huge.manifest.json", Body=b"{" + b" " * (2 << 20) + b"}")

@@ -185,14 +185,7 @@ impl S3Copies {
         let m = crate::manifest(dir, name)?;
         for f in &m.files {
             let key = self.key(&f.name);
-            let sha = self.upload_file(&dir.join(&f.name), &key).await?;
-            if sha != f.sha256 {
-                let _ = self.store.delete(&key).await;
-                return Err(BackupError::Damaged {
-                    name: name.to_string(),
-                    problem: format!("file {} does not match its manifest", f.name),
-                });
-            }
+            self.upload_file(&dir.join(&f.name), &key, name, f).await?;
             let meta = self
                 .store
                 .head(&key)
@@ -218,9 +211,17 @@ impl S3Copies {
         Ok(m)
     }
 
-    /// Uploads one file as a multipart upload; returns its SHA-256. A read
-    /// or upload failure aborts the upload, so no partial object remains.
-    async fn upload_file(&self, path: &Path, key: &ObjectPath) -> Result<String> {
+    /// Uploads file `f` of backup `name` as a multipart upload, hashing it
+    /// as it is read. A read or upload failure, or a hash that does not
+    /// match the manifest, aborts the upload before it completes, so no
+    /// object (partial or wrong) remains.
+    async fn upload_file(
+        &self,
+        path: &Path,
+        key: &ObjectPath,
+        name: &str,
+        f: &crate::FileEntry,
+    ) -> Result<()> {
         let mut file = File::open(path).map_err(|e| BackupError::io(path, e))?;
         let upload = self
             .store
@@ -232,7 +233,13 @@ impl S3Copies {
         let mut buf = vec![0u8; crate::CHUNK];
         let read_all: Result<()> = loop {
             let n = match file.read(&mut buf) {
-                Ok(0) => break Ok(()),
+                Ok(0) if hex::encode(hash.clone().finalize()) == f.sha256 => break Ok(()),
+                Ok(0) => {
+                    break Err(BackupError::Damaged {
+                        name: name.to_string(),
+                        problem: format!("file {} does not match its manifest", f.name),
+                    });
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(BackupError::io(path, e)),
@@ -248,7 +255,7 @@ impl S3Copies {
             return Err(e);
         }
         writer.finish().await.map_err(|e| self.remote_err(key, e))?;
-        Ok(hex::encode(hash.finalize()))
+        Ok(())
     }
 
     /// Every complete copy (one whose manifest is uploaded), newest first.
